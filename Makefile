@@ -1,0 +1,86 @@
+# edgefusion -- the only build entry point.
+#   make            library + CLI (build/edgefusion)
+#   make test       build and run the test suite (no Python, no network)
+#   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
+#   make bench      benchmarks (not tests)
+#   make golden     regenerate tests/fixtures with scripts/gen_golden.py (needs Python + pip)
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+WERROR  ?=
+CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wstrict-prototypes \
+              -Wno-unused-parameter $(WERROR) -Iinclude -Isrc -MMD -MP
+DEPS_CFLAGS := $(shell pkg-config --cflags libcjson libutf8proc libpng 2>/dev/null)
+DEPS_LIBS   := $(shell pkg-config --libs libcjson libutf8proc libpng 2>/dev/null || echo -lcjson -lutf8proc -lpng16)
+CFLAGS  += $(CFLAGS_BASE) $(OPT) -g $(DEPS_CFLAGS)
+LDLIBS  += $(DEPS_LIBS) -lpthread -lm
+
+LIB_SRC   := $(sort $(wildcard src/*.c src/*/*.c src/*/*/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC  := $(sort $(wildcard tests/*.c))
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libedgefusion.a
+CLI       := $(BUILD)/edgefusion
+TESTBIN   := $(BUILD)/ef_tests
+
+# ISA-specific kernel files get their flags here, never through #if in kernel bodies.
+$(BUILD)/src/kernels/x86/%_avx2.o:   EXTRA_CFLAGS = -mavx2 -mfma -mf16c
+$(BUILD)/src/kernels/x86/%_avx512.o: EXTRA_CFLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
+
+.PHONY: all test asan fuzz bench golden clean
+all: $(CLI) $(LIB)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CLI): $(BUILD)/tools/cli/main.o $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(TESTBIN): $(TEST_OBJ) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# The header must compile on its own as C and as C++.
+$(BUILD)/header_cpp.o: tests/header/test_header_cpp.cpp include/edgefusion.h
+	@mkdir -p $(dir $@)
+	@if command -v c++ >/dev/null; then c++ -std=c++11 -Wall -Wextra -Werror -Iinclude -c $< -o $@; else touch $@; fi
+
+test: $(TESTBIN) $(CLI) $(BUILD)/header_cpp.o
+	EF_FIXTURES=tests/fixtures EF_CLI=$(CLI) ./$(TESTBIN)
+
+# Sanitizer build lives in its own folder so it never mixes objects with the normal one.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	        LDFLAGS="-fsanitize=address,undefined" test
+
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libedgefusion.a
+	@for t in $(FUZZ_TARGETS); do \
+	  clang -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc $(DEPS_CFLAGS) \
+	    tests/fuzz/$$t.c build-fuzz/libedgefusion.a $(DEPS_LIBS) -lpthread -lm -o build-fuzz/$$t || exit 1; \
+	  mkdir -p build-fuzz/corpus-$$t; \
+	  if [ -d tests/fuzz/seeds/$$t ]; then cp -n tests/fuzz/seeds/$$t/* build-fuzz/corpus-$$t/ 2>/dev/null; fi; \
+	  echo "== $$t ($(FUZZ_SECONDS)s)"; \
+	  ./build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-$$t 2>&1 | tail -n 12 || exit 1; \
+	done
+
+BENCH_SRC := $(wildcard bench/*.c)
+bench: $(LIB)
+	@mkdir -p $(BUILD)/bench
+	@for b in $(BENCH_SRC); do n=$$(basename $$b .c); \
+	  $(CC) $(CFLAGS) -o $(BUILD)/bench/$$n $$b $(LIB) $(LDLIBS) && ./$(BUILD)/bench/$$n || exit 1; done
+
+golden:
+	python3 scripts/gen_golden.py
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tools/cli/main.d

@@ -1,0 +1,48 @@
+/*
+** platform.h -- the only place that talks to the operating system: files (read,
+** map), paths, monotonic time, CPU count and features. No #ifdef elsewhere.
+*/
+#ifndef EF_CORE_PLATFORM_H
+#define EF_CORE_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+/* A read-only view of a whole file: mmapped, or read into a malloc'ed buffer. */
+typedef struct ef_file_map {
+    const uint8_t *data;   /* size bytes; NULL when size == 0 */
+    size_t         size;
+    int            is_mapped;
+} ef_file_map;
+
+/* Maps (use_mmap != 0) or reads path. Fails with EF_ERR_IO naming the path. */
+ef_status ef_file_map_open(const char *path, int use_mmap, ef_file_map *out, ef_err *err);
+void      ef_file_map_close(ef_file_map *m);
+
+/* Reads a whole file into a NUL-terminated malloc'ed buffer, refusing files larger
+** than max_bytes (EF_ERR_FORMAT, naming the file and both sizes). *out_len excludes
+** the NUL. The caller frees *out. */
+ef_status ef_file_read_all(const char *path, size_t max_bytes, char **out, size_t *out_len, ef_err *err);
+
+/* 1 if path exists and is a regular file / a directory. */
+int ef_path_is_file(const char *path);
+int ef_path_is_dir(const char *path);
+
+/* Joins a and b with '/' into out (size n). Returns 0 if it does not fit. */
+int ef_path_join(char *out, size_t n, const char *a, const char *b);
+
+/* Seconds from an arbitrary fixed point, monotonic. */
+double ef_time_now(void);
+
+/* Number of online CPUs (>= 1). */
+int ef_cpu_count(void);
+
+/* CPU features, probed once per call (cheap); no global cache. */
+typedef struct ef_cpu_features {
+    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512_bf16, avx512_vnni, neon;
+} ef_cpu_features;
+ef_cpu_features ef_cpu_features_probe(void);
+
+#endif /* EF_CORE_PLATFORM_H */

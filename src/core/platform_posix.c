@@ -1,0 +1,136 @@
+/*
+** platform_posix.c -- POSIX implementation of platform.h (Linux, macOS, BSD).
+*/
+#include "core/platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+ef_status ef_file_map_open(const char *path, int use_mmap, ef_file_map *out, ef_err *err) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return ef_err_set(err, EF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ef_err_set(err, EF_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
+        close(fd);
+        return ef_err_set(err, EF_ERR_IO, "%s: file too large for this platform", path);
+    }
+    size_t size = (size_t)st.st_size;
+    out->size = size;
+    if (size == 0) { close(fd); return EF_OK; }
+    if (use_mmap) {
+        void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        close(fd);
+        if (p == MAP_FAILED) return ef_err_set(err, EF_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+        out->data = p;
+        out->is_mapped = 1;
+        return EF_OK;
+    }
+    uint8_t *buf = malloc(size);
+    if (!buf) { close(fd); return ef_err_set(err, EF_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, size); }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            free(buf);
+            close(fd);
+            return ef_err_set(err, EF_ERR_IO, "%s: read failed after %zu of %zu bytes", path, got, size);
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    out->data = buf;
+    return EF_OK;
+}
+
+void ef_file_map_close(ef_file_map *m) {
+    if (!m || !m->data) return;
+    if (m->is_mapped) munmap((void *)m->data, m->size);
+    else free((void *)m->data);
+    memset(m, 0, sizeof *m);
+}
+
+ef_status ef_file_read_all(const char *path, size_t max_bytes, char **out, size_t *out_len, ef_err *err) {
+    *out = NULL;
+    if (out_len) *out_len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ef_err_set(err, EF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return ef_err_set(err, EF_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
+        fclose(f);
+        return ef_err_set(err, EF_ERR_FORMAT, "%s: %lld bytes, more than the %zu allowed",
+                          path, (long long)st.st_size, max_bytes);
+    }
+    size_t size = (size_t)st.st_size;
+    char *buf = malloc(size + 1);
+    if (!buf) { fclose(f); return ef_err_set(err, EF_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, size + 1); }
+    size_t got = fread(buf, 1, size, f);
+    fclose(f);
+    if (got != size) { free(buf); return ef_err_set(err, EF_ERR_IO, "%s: short read (%zu of %zu bytes)", path, got, size); }
+    buf[size] = '\0';
+    *out = buf;
+    if (out_len) *out_len = size;
+    return EF_OK;
+}
+
+int ef_path_is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int ef_path_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int ef_path_join(char *out, size_t n, const char *a, const char *b) {
+    size_t la = strlen(a);
+    int need_sep = la > 0 && a[la - 1] != '/';
+    int w = snprintf(out, n, "%s%s%s", a, need_sep ? "/" : "", b);
+    return w >= 0 && (size_t)w < n;
+}
+
+double ef_time_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int ef_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
+ef_cpu_features ef_cpu_features_probe(void) {
+    ef_cpu_features f;
+    memset(&f, 0, sizeof f);
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    f.avx2 = __builtin_cpu_supports("avx2");
+    f.fma = __builtin_cpu_supports("fma");
+    f.avx512f = __builtin_cpu_supports("avx512f");
+    f.avx512bw = __builtin_cpu_supports("avx512bw");
+    f.avx512vl = __builtin_cpu_supports("avx512vl");
+    f.avx512_vnni = __builtin_cpu_supports("avx512vnni");
+    f.f16c = f.avx2; /* every AVX2 CPU we target has F16C */
+#elif defined(__aarch64__)
+    f.neon = 1;
+#endif
+    return f;
+}

@@ -1,0 +1,49 @@
+/*
+** safetensors.h -- a bounded, validating reader of .safetensors files.
+**
+** Format: 8-byte little-endian header length N, N bytes of JSON
+** {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+**  "__metadata__": {str: str}}, then the data section. Every offset, shape and size is
+** checked (length vs file size, offsets in range and non-overlapping, shape product x
+** dtype size == span, all with overflow checks) before any pointer is formed. The data
+** stays in the mapping: tensors are views, never copies.
+*/
+#ifndef EF_IO_SAFETENSORS_H
+#define EF_IO_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+#define EF_MAX_DIMS 8
+#define EF_ST_MAX_HEADER (100u << 20)   /* same cap as the reference implementation */
+
+typedef struct ef_st_tensor {
+    const char    *name;                /* NUL-terminated, owned by the file object */
+    ef_dtype       dtype;
+    int            ndim;                /* 0 (scalar) .. EF_MAX_DIMS */
+    int64_t        shape[EF_MAX_DIMS];
+    const uint8_t *data;                /* into the file's bytes; may be unaligned */
+    size_t         nbytes;
+} ef_st_tensor;
+
+typedef struct ef_st_file ef_st_file;
+
+/* Opens and validates path (mmapped when use_mmap). Errors name the path. */
+ef_status ef_st_open(const char *path, int use_mmap, ef_st_file **out, ef_err *err);
+
+/* Validates an in-memory file of len bytes; borrows buf (it must outlive *out).
+** label names the buffer in errors. Used by the fuzz target and tests. */
+ef_status ef_st_parse(const uint8_t *buf, size_t len, const char *label, ef_st_file **out, ef_err *err);
+
+size_t              ef_st_count(const ef_st_file *f);
+const ef_st_tensor *ef_st_at(const ef_st_file *f, size_t i);
+const ef_st_tensor *ef_st_find(const ef_st_file *f, const char *name);   /* NULL if absent */
+const char         *ef_st_path(const ef_st_file *f);                    /* the path or label */
+/* A "__metadata__" string value, or NULL. */
+const char         *ef_st_metadata(const ef_st_file *f, const char *key);
+void                ef_st_close(ef_st_file *f);                         /* NULL is a no-op */
+
+#endif /* EF_IO_SAFETENSORS_H */
