@@ -1,5 +1,6 @@
 # edgefusion -- the only build entry point.
 #   make            library + CLI (build/edgefusion)
+#   make demo       build, then run the CLI on the bundled fixture pipeline
 #   make test       build and run the test suite (no Python, no network)
 #   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
@@ -28,8 +29,13 @@ TESTBIN   := $(BUILD)/ef_tests
 $(BUILD)/src/kernels/x86/%_avx2.o:   EXTRA_CFLAGS = -mavx2 -mfma -mf16c
 $(BUILD)/src/kernels/x86/%_avx512.o: EXTRA_CFLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 
-.PHONY: all test asan fuzz bench golden clean
+.PHONY: all demo test asan fuzz bench golden clean
 all: $(CLI) $(LIB)
+
+# The main job on the bundled random-weight fixture pipeline (see README).
+DEMO_PROMPT ?= a watercolor painting of a fox in the snow
+demo: $(CLI)
+	./$(CLI) -m tests/fixtures/tiny-pipe -p "$(DEMO_PROMPT)" --tokens --embedding-out $(BUILD)/demo_embedding.npy
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -39,7 +45,8 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(CLI): $(BUILD)/tools/cli/main.o $(LIB)
+CLI_OBJ := $(BUILD)/tools/cli/main.o $(BUILD)/tools/cli/args.o
+$(CLI): $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(TESTBIN): $(TEST_OBJ) $(LIB)
@@ -77,10 +84,11 @@ bench: $(LIB)
 	@for b in $(BENCH_SRC); do n=$$(basename $$b .c); \
 	  $(CC) $(CFLAGS) -o $(BUILD)/bench/$$n $$b $(LIB) $(LDLIBS) && ./$(BUILD)/bench/$$n || exit 1; done
 
+GOLDEN_PY ?= $(shell test -x /opt/efgold/bin/python && echo /opt/efgold/bin/python || echo python3)
 golden:
-	python3 scripts/gen_golden.py
+	$(GOLDEN_PY) scripts/gen_golden.py
 
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tools/cli/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -5,8 +5,9 @@
 **     ef_ctx_params cp = ef_ctx_default_params();
 **     cp.n_threads = 2;
 **     ef_ctx *ctx = NULL;
-**     ef_status rc = ef_ctx_create("models/bk-sdm-tiny", &cp, &ctx);
-**     if (rc != EF_OK) { fprintf(stderr, "load: %s\n", ef_last_create_error()); ... }
+**     char why[512];
+**     ef_status rc = ef_ctx_create("models/bk-sdm-tiny", &cp, &ctx, why, sizeof why);
+**     if (rc != EF_OK) { fprintf(stderr, "load: %s: %s\n", ef_status_str(rc), why); return 1; }
 **
 **     int32_t ids[77];
 **     int32_t n_ids = 0;

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages edgefusion needs to build and test.
+#   scripts/install_deps.sh          build + test: compiler, pkg-config, cJSON, utf8proc, libpng
+#   scripts/install_deps.sh --dev    also clang + compiler-rt (make fuzz, sanitizers with clang)
+# Runs apt-get through sudo when not root. Safe to run again.
+set -eu
+pkgs="build-essential g++ pkg-config libcjson-dev libutf8proc-dev libpng-dev"
+[ "${1:-}" = "--dev" ] && pkgs="$pkgs clang libclang-rt-dev"
+as_root=""
+[ "$(id -u)" -eq 0 ] || as_root="sudo"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$as_root apt-get update -q
+# shellcheck disable=SC2086
+$as_root apt-get install -y -q --no-install-recommends $missing
