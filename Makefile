@@ -70,12 +70,15 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libedgefusion.a
 	@for t in $(FUZZ_TARGETS); do \
-	  clang -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc $(DEPS_CFLAGS) \
+	  clang -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc $(DEPS_CFLAGS) \
 	    tests/fuzz/$$t.c build-fuzz/libedgefusion.a $(DEPS_LIBS) -lpthread -lm -o build-fuzz/$$t || exit 1; \
 	  mkdir -p build-fuzz/corpus-$$t; \
 	  if [ -d tests/fuzz/seeds/$$t ]; then cp -n tests/fuzz/seeds/$$t/* build-fuzz/corpus-$$t/ 2>/dev/null; fi; \
 	  echo "== $$t ($(FUZZ_SECONDS)s)"; \
-	  ./build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-$$t 2>&1 | tail -n 12 || exit 1; \
+	  ./build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build-fuzz/$$t- \
+	    build-fuzz/corpus-$$t > build-fuzz/$$t.log 2>&1; rc=$$?; \
+	  if [ $$rc -ne 0 ]; then tail -n 80 build-fuzz/$$t.log; echo "== $$t FAILED (exit $$rc): full log build-fuzz/$$t.log"; exit 1; fi; \
+	  grep '^stat::' build-fuzz/$$t.log; \
 	done
 
 BENCH_SRC := $(wildcard bench/*.c)
