@@ -1,8 +1,482 @@
 /*
-** test_kernels.c -- placeholder suite; filled by the kernels work.
+** test_kernels.c -- every kernel variant against a naive double-precision version
+** written here, on random and odd shapes (1, 3, 17, 77, 129, ...), and 1 vs 3
+** threads bit-identical.
+**
+** Tolerance (STYLE.md 3.12): |got - want| <= atol*sqrt(K) + rtol*|want| with
+** atol = 1e-5, rtol = 1e-4, K the reduction length. Failures print the worst index,
+** max_abs and NMSE.
 */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/threadpool.h"
 #include "ef_test.h"
+#include "kernels/kernels.h"
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static float *rnd(size_t n, uint64_t seed, float scale) {
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    ef_test_fill_random(x, n, seed);
+    for (size_t i = 0; i < n; i++) x[i] *= scale;
+    return x;
+}
+
+/* Compares got against a double reference; K scales the absolute tolerance. */
+static void check_ref(ef_test *t, int line, const char *label, const float *got, const double *want,
+                      size_t n, double K) {
+    double atol = 1e-5 * sqrt(K > 1 ? K : 1), rtol = 1e-4;
+    double max_abs = 0, se = 0, sw = 0;
+    size_t worst = 0, bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= atol + rtol * fabs(want[i]))) {
+            if (!bad) worst = i;   /* the first failing index */
+            bad++;
+        }
+        if (!(d <= max_abs)) max_abs = d;   /* NaN sticks */
+        se += d * d;
+        sw += want[i] * want[i];
+    }
+    t->n_check++;
+    if (bad)
+        ef_test_fail(t, __FILE__, line, "%s: %zu of %zu out of tolerance; max_abs %.3g, nmse %.3g, worst [%zu] got %.9g want %.9g",
+                     label, bad, n, max_abs, sw > 0 ? se / sw : se, worst, got[worst], want[worst]);
+}
+#define CHECK_REF(t, label, got, want, n, K) check_ref((t), __LINE__, (label), (got), (want), (n), (K))
+
+/* Bit-identity of two runs (different thread counts). */
+static void check_same(ef_test *t, int line, const char *label, const float *a, const float *b, size_t n) {
+    t->n_check++;
+    if (memcmp(a, b, n * sizeof *a) != 0) {
+        size_t i = 0;
+        while (i < n && memcmp(&a[i], &b[i], sizeof *a) == 0) i++;
+        ef_test_fail(t, __FILE__, line, "%s: 1 vs 3 threads differ at [%zu]: %.9g vs %.9g", label, i, a[i], b[i]);
+    }
+}
+#define CHECK_SAME(t, label, a, b, n) check_same((t), __LINE__, (label), (a), (b), (n))
+
+static double act_d(ef_act act, double x) {
+    switch (act) {
+    case EF_ACT_QUICK_GELU: return x / (1.0 + exp(-1.702 * x));
+    case EF_ACT_GELU:       return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+    case EF_ACT_GELU_TANH:  return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
+    case EF_ACT_SILU:       return x / (1.0 + exp(-x));
+    case EF_ACT_RELU:       return x > 0 ? x : 0;
+    default:                return x;
+    }
+}
+
+/* A pool of 3 threads for the determinism checks (variants run on NULL = 1 thread). */
+static ef_pool *pool3(ef_test *t) {
+    ef_pool *p = NULL;
+    ef_err err;
+    ef_status rc = ef_pool_create(3, &p, &err);
+    EF_CHECK_MSG(t, rc == EF_OK, "pool: %s", err.msg);
+    return p;
+}
+
+/* ---- selection ---------------------------------------------------------------- */
+
+static void test_select(ef_test *t) {
+    ef_cpu_features f = ef_cpu_features_probe();
+    const ef_kernels *k = ef_kernels_select(&f, NULL);
+    EF_CHECK(t, k != NULL);
+    EF_CHECK(t, ef_kernels_select(NULL, NULL) == ef_kernels_ref());
+    EF_CHECK(t, ef_kernels_select(&f, "ref") == ef_kernels_ref());
+    EF_CHECK(t, ef_kernels_select(&f, "no-such-isa") == NULL);
+    EF_CHECK(t, ef_kernels_count() >= 1);
+    EF_CHECK(t, ef_kernels_at(ef_kernels_count()) == NULL);
+    for (int i = 0; i < ef_kernels_count(); i++) {
+        const ef_kernels *v = ef_kernels_at(i);
+        EF_CHECK(t, v && v->name && v->linear_f32 && v->layer_norm_f32 && v->group_norm_f32 && v->act_f32 &&
+                    v->add_f32 && v->softmax_f32 && v->attention_f32 && v->conv2d_f32 && v->upsample2x_f32);
+    }
+}
+
+/* ---- linear -------------------------------------------------------------------- */
+
+static void test_linear(ef_test *t) {
+    static const int64_t shapes[][3] = {   /* M, N, K */
+        {1, 1, 1}, {1, 3, 17}, {3, 17, 77}, {77, 129, 3}, {17, 5, 129}, {2, 7, 768}, {77, 32, 37}, {5, 1, 9},
+    };
+    ef_pool *p3 = pool3(t);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (int variant = 0; variant < 4; variant++) {   /* plain, +bias, +bias+act, +act+residual+strides */
+            int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            int64_t ldx = variant == 3 ? K + 3 : K, ldy = variant == 3 ? N + 2 : N;
+            float *x = rnd((size_t)(M * ldx), 10 + s, 1.0f);
+            float *w = rnd((size_t)(N * K), 20 + s, 0.5f);
+            float *b = rnd((size_t)N, 30 + s, 1.0f);
+            float *r = rnd((size_t)(M * ldy), 40 + s, 1.0f);
+            float *y1 = calloc((size_t)(M * ldy), sizeof *y1), *y3 = calloc((size_t)(M * ldy), sizeof *y3);
+            double *want = calloc((size_t)(M * N), sizeof *want);
+            float *got = calloc((size_t)(M * N), sizeof *got);
+            ef_act act = variant == 2 ? EF_ACT_QUICK_GELU : variant == 3 ? EF_ACT_GELU : EF_ACT_NONE;
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < N; n++) {
+                    double acc = 0;
+                    for (int64_t k = 0; k < K; k++) acc += (double)x[m * ldx + k] * w[n * K + k];
+                    if (variant >= 1) acc += b[n];
+                    acc = act_d(act, acc);
+                    if (variant == 3) acc += r[m * ldy + n];
+                    want[m * N + n] = acc;
+                }
+            for (int vi = 0; vi < ef_kernels_count(); vi++) {
+                const ef_kernels *kv = ef_kernels_at(vi);
+                ef_linear_args a = {x, w, variant >= 1 ? b : NULL, NULL, y1, M, N, K, ldx, ldy, act};
+                if (variant == 3) {   /* in-place residual: y starts as r */
+                    memcpy(y1, r, (size_t)(M * ldy) * sizeof *y1);
+                    memcpy(y3, r, (size_t)(M * ldy) * sizeof *y3);
+                    a.r = y1;
+                }
+                ef_kernels_linear(kv, NULL, &a);
+                a.y = y3;
+                if (variant == 3) a.r = y3;
+                ef_kernels_linear(kv, p3, &a);
+                for (int64_t m = 0; m < M; m++) memcpy(got + m * N, y1 + m * ldy, (size_t)N * sizeof *got);
+                char label[96];
+                snprintf(label, sizeof label, "%s linear M%lld N%lld K%lld v%d", kv->name, (long long)M, (long long)N,
+                         (long long)K, variant);
+                CHECK_REF(t, label, got, want, (size_t)(M * N), (double)K);
+                CHECK_SAME(t, label, y1, y3, (size_t)(M * ldy));
+            }
+            free(x); free(w); free(b); free(r); free(y1); free(y3); free(want); free(got);
+        }
+    }
+    ef_pool_free(p3);
+}
+
+/* ---- norms ---------------------------------------------------------------------- */
+
+static void test_layer_norm(ef_test *t) {
+    static const int64_t shapes[][2] = {{1, 1}, {1, 3}, {3, 17}, {77, 32}, {5, 129}, {2, 768}};
+    ef_pool *p3 = pool3(t);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t R = shapes[s][0], D = shapes[s][1];
+        size_t n = (size_t)(R * D);
+        float *x = rnd(n, 50 + s, 2.0f), *g = rnd((size_t)D, 60 + s, 1.0f), *be = rnd((size_t)D, 70 + s, 1.0f);
+        for (size_t i = 0; i < n; i++) x[i] += 3.0f;   /* a nonzero mean */
+        double *want = malloc(n * sizeof *want);
+        for (int affine = 0; affine < 2; affine++) {
+            for (int64_t r = 0; r < R; r++) {
+                double mean = 0, var = 0;
+                for (int64_t i = 0; i < D; i++) mean += x[r * D + i];
+                mean /= (double)D;
+                for (int64_t i = 0; i < D; i++) var += (x[r * D + i] - mean) * (x[r * D + i] - mean);
+                var /= (double)D;
+                for (int64_t i = 0; i < D; i++) {
+                    double v = (x[r * D + i] - mean) / sqrt(var + 1e-5);
+                    want[r * D + i] = affine ? v * g[i] + be[i] : v;
+                }
+            }
+            for (int vi = 0; vi < ef_kernels_count(); vi++) {
+                const ef_kernels *kv = ef_kernels_at(vi);
+                float *y1 = malloc(n * sizeof *y1), *y3 = malloc(n * sizeof *y3);
+                memcpy(y3, x, n * sizeof *y3);
+                ef_layer_norm_args a = {x, y1, affine ? g : NULL, affine ? be : NULL, R, D, 1e-5f};
+                ef_kernels_layer_norm(kv, NULL, &a);
+                a.x = y3; a.y = y3;   /* in place */
+                ef_kernels_layer_norm(kv, p3, &a);
+                char label[64];
+                snprintf(label, sizeof label, "%s layer_norm R%lld D%lld affine%d", kv->name, (long long)R, (long long)D, affine);
+                CHECK_REF(t, label, y1, want, n, (double)D);
+                CHECK_SAME(t, label, y1, y3, n);
+                free(y1); free(y3);
+            }
+        }
+        free(x); free(g); free(be); free(want);
+    }
+    ef_pool_free(p3);
+}
+
+static void test_group_norm(ef_test *t) {
+    static const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 3}, {6, 17, 3}, {32, 77, 8}, {64, 129, 32}, {8, 1, 2}};
+    ef_pool *p3 = pool3(t);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t C = shapes[s][0], S = shapes[s][1], G = shapes[s][2], cg = C / G;
+        size_t n = (size_t)(C * S);
+        float *x = rnd(n, 80 + s, 1.5f), *g = rnd((size_t)C, 90 + s, 1.0f), *be = rnd((size_t)C, 100 + s, 1.0f);
+        for (size_t i = 0; i < n; i++) x[i] -= 2.0f;
+        double *want = malloc(n * sizeof *want);
+        ef_act act = s % 2 ? EF_ACT_SILU : EF_ACT_NONE;
+        for (int64_t gi = 0; gi < G; gi++) {
+            const float *xg = x + gi * cg * S;
+            double mean = 0, var = 0;
+            for (int64_t i = 0; i < cg * S; i++) mean += xg[i];
+            mean /= (double)(cg * S);
+            for (int64_t i = 0; i < cg * S; i++) var += (xg[i] - mean) * (xg[i] - mean);
+            var /= (double)(cg * S);
+            for (int64_t c = 0; c < cg; c++)
+                for (int64_t j = 0; j < S; j++) {
+                    int64_t ch = gi * cg + c;
+                    double v = (xg[c * S + j] - mean) / sqrt(var + 1e-6) * g[ch] + be[ch];
+                    want[ch * S + j] = act_d(act, v);
+                }
+        }
+        for (int vi = 0; vi < ef_kernels_count(); vi++) {
+            const ef_kernels *kv = ef_kernels_at(vi);
+            float *y1 = malloc(n * sizeof *y1), *y3 = malloc(n * sizeof *y3);
+            memcpy(y3, x, n * sizeof *y3);
+            ef_group_norm_args a = {x, y1, g, be, C, S, G, 1e-6f, act};
+            ef_kernels_group_norm(kv, NULL, &a);
+            a.x = y3; a.y = y3;
+            ef_kernels_group_norm(kv, p3, &a);
+            char label[80];
+            snprintf(label, sizeof label, "%s group_norm C%lld S%lld G%lld act%d", kv->name, (long long)C, (long long)S,
+                     (long long)G, (int)act);
+            CHECK_REF(t, label, y1, want, n, (double)(cg * S));
+            CHECK_SAME(t, label, y1, y3, n);
+            free(y1); free(y3);
+        }
+        free(x); free(g); free(be); free(want);
+    }
+    ef_pool_free(p3);
+}
+
+/* ---- elementwise ------------------------------------------------------------------ */
+
+static void test_act_add(ef_test *t) {
+    static const int64_t sizes[] = {1, 3, 17, 129, 1000};
+    ef_pool *p3 = pool3(t);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = (size_t)sizes[s];
+        float *x = rnd(n, 110 + s, 6.0f), *b = rnd(n, 120 + s, 1.0f);
+        if (n >= 17) { x[0] = 30.0f; x[1] = -30.0f; x[2] = 100.0f; x[3] = -100.0f; x[4] = 0.0f; }
+        double *want = malloc(n * sizeof *want);
+        float *y1 = malloc(n * sizeof *y1), *y3 = malloc(n * sizeof *y3);
+        for (int vi = 0; vi < ef_kernels_count(); vi++) {
+            const ef_kernels *kv = ef_kernels_at(vi);
+            char label[64];
+            for (int act = EF_ACT_NONE; act < EF_ACT_COUNT; act++) {
+                for (size_t i = 0; i < n; i++) want[i] = act_d((ef_act)act, x[i]);
+                ef_act_args a = {x, y1, (int64_t)n, (ef_act)act};
+                ef_kernels_act(kv, NULL, &a);
+                memcpy(y3, x, n * sizeof *y3);
+                a.x = y3; a.y = y3;
+                ef_kernels_act(kv, p3, &a);
+                snprintf(label, sizeof label, "%s act%d n%zu", kv->name, act, n);
+                CHECK_REF(t, label, y1, want, n, 1);
+                CHECK_SAME(t, label, y1, y3, n);
+                for (size_t i = 0; i < n; i++) EF_CHECK_NEAR(t, y1[i], ef_act_apply((ef_act)act, x[i]), 0);
+            }
+            for (size_t i = 0; i < n; i++) want[i] = (double)x[i] + b[i];
+            ef_add_args ad = {x, b, y1, (int64_t)n};
+            ef_kernels_add(kv, p3, &ad);
+            snprintf(label, sizeof label, "%s add n%zu", kv->name, n);
+            CHECK_REF(t, label, y1, want, n, 1);
+        }
+        free(x); free(b); free(want); free(y1); free(y3);
+    }
+    ef_pool_free(p3);
+}
+
+static void test_softmax(ef_test *t) {
+    static const int64_t shapes[][2] = {{1, 1}, {3, 17}, {77, 77}, {5, 129}, {1, 1000}};
+    ef_pool *p3 = pool3(t);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t R = shapes[s][0], N = shapes[s][1];
+        size_t n = (size_t)(R * N);
+        float *x = rnd(n, 130 + s, 20.0f);   /* large logits: the max shift matters */
+        double *want = malloc(n * sizeof *want);
+        for (int64_t r = 0; r < R; r++) {
+            double mx = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < N; j++) mx = fmax(mx, x[r * N + j]);
+            for (int64_t j = 0; j < N; j++) sum += exp(x[r * N + j] - mx);
+            for (int64_t j = 0; j < N; j++) want[r * N + j] = exp(x[r * N + j] - mx) / sum;
+        }
+        for (int vi = 0; vi < ef_kernels_count(); vi++) {
+            const ef_kernels *kv = ef_kernels_at(vi);
+            float *y1 = malloc(n * sizeof *y1), *y3 = malloc(n * sizeof *y3);
+            memcpy(y3, x, n * sizeof *y3);
+            ef_softmax_args a = {x, y1, R, N};
+            ef_kernels_softmax(kv, NULL, &a);
+            a.x = y3; a.y = y3;
+            ef_kernels_softmax(kv, p3, &a);
+            char label[64];
+            snprintf(label, sizeof label, "%s softmax R%lld N%lld", kv->name, (long long)R, (long long)N);
+            CHECK_REF(t, label, y1, want, n, (double)N);
+            CHECK_SAME(t, label, y1, y3, n);
+            free(y1); free(y3);
+        }
+        free(x); free(want);
+    }
+    ef_pool_free(p3);
+}
+
+/* ---- attention ------------------------------------------------------------------- */
+
+/* Naive double attention over (T, H*Dh) rows with strides; no tiling. */
+static void attention_naive(const ef_attention_args *a, double *out /* (Tq, H*Dh) */) {
+    int64_t HD = a->H * a->Dh;
+    double *s = malloc((size_t)a->Tk * sizeof *s);
+    for (int64_t h = 0; h < a->H; h++)
+        for (int64_t i = 0; i < a->Tq; i++) {
+            int64_t nk = a->causal ? (i + 1 < a->Tk ? i + 1 : a->Tk) : a->Tk;
+            double mx = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < nk; j++) {
+                double d = 0;
+                for (int64_t e = 0; e < a->Dh; e++)
+                    d += (double)a->q[i * a->ldq + h * a->Dh + e] * a->k[j * a->ldk + h * a->Dh + e];
+                s[j] = d * a->scale;
+                mx = fmax(mx, s[j]);
+            }
+            for (int64_t j = 0; j < nk; j++) { s[j] = exp(s[j] - mx); sum += s[j]; }
+            for (int64_t e = 0; e < a->Dh; e++) {
+                double o = 0;
+                for (int64_t j = 0; j < nk; j++) o += s[j] * a->v[j * a->ldv + h * a->Dh + e];
+                out[i * HD + h * a->Dh + e] = o / sum;
+            }
+        }
+    free(s);
+}
+
+static void test_attention(ef_test *t) {
+    static const struct { int64_t Tq, Tk, H, Dh; int causal, fused; float qscale; } cases[] = {
+        {1, 1, 1, 1, 0, 0, 1}, {1, 1, 1, 1, 1, 0, 1}, {3, 3, 2, 5, 1, 1, 1}, {17, 17, 3, 8, 1, 0, 1},
+        {77, 77, 4, 8, 1, 1, 1}, {77, 77, 12, 64, 1, 1, 1}, {129, 129, 2, 17, 0, 0, 1},
+        {5, 200, 3, 7, 0, 0, 1}, {300, 300, 2, 8, 1, 1, 8}, {40, 150, 1, 40, 0, 0, 4}, {150, 40, 2, 3, 1, 0, 1},
+    };
+    ef_pool *p3 = pool3(t);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t Tq = cases[c].Tq, Tk = cases[c].Tk, H = cases[c].H, Dh = cases[c].Dh, HD = H * Dh;
+        int fused = cases[c].fused && Tq == Tk;
+        /* fused: one (T, 3*HD) buffer, q/k/v are column slices; else three buffers with padding */
+        int64_t ld = fused ? 3 * HD : HD + 1;
+        float *q = rnd((size_t)(Tq * ld), 140 + c, cases[c].qscale);
+        float *kbuf = fused ? NULL : rnd((size_t)(Tk * ld), 150 + c, 1.0f);
+        float *vbuf = fused ? NULL : rnd((size_t)(Tk * ld), 160 + c, 1.0f);
+        if (fused) for (int64_t i = 0; i < Tq * ld; i++) if ((i % ld) < HD) q[i] *= cases[c].qscale;
+        ef_attention_args a = {
+            q, fused ? q + HD : kbuf, fused ? q + 2 * HD : vbuf, NULL,
+            Tq, Tk, H, Dh, ld, ld, ld, HD, (float)(1.0 / sqrt((double)Dh)), cases[c].causal,
+        };
+        size_t n = (size_t)(Tq * HD);
+        double *want = malloc(n * sizeof *want);
+        attention_naive(&a, want);
+        for (int vi = 0; vi < ef_kernels_count(); vi++) {
+            const ef_kernels *kv = ef_kernels_at(vi);
+            float *o1 = malloc(n * sizeof *o1), *o3 = malloc(n * sizeof *o3);
+            a.out = o1;
+            ef_kernels_attention(kv, NULL, &a);
+            a.out = o3;
+            ef_kernels_attention(kv, p3, &a);
+            char label[96];
+            snprintf(label, sizeof label, "%s attention Tq%lld Tk%lld H%lld Dh%lld causal%d", kv->name, (long long)Tq,
+                     (long long)Tk, (long long)H, (long long)Dh, cases[c].causal);
+            CHECK_REF(t, label, o1, want, n, (double)(Dh > Tk ? Dh : Tk));
+            CHECK_SAME(t, label, o1, o3, n);
+            free(o1); free(o3);
+        }
+        free(q); free(kbuf); free(vbuf); free(want);
+    }
+    ef_pool_free(p3);
+}
+
+/* ---- conv2d and upsample -------------------------------------------------------- */
+
+/* Naive double conv2d: y (Cout, Ho, Wo). */
+static void conv2d_naive(const ef_conv2d_args *a, double *y) {
+    for (int64_t co = 0; co < a->Cout; co++)
+        for (int64_t oy = 0; oy < a->Ho; oy++)
+            for (int64_t ox = 0; ox < a->Wo; ox++) {
+                double acc = a->b ? a->b[co] : 0.0;
+                for (int64_t ci = 0; ci < a->Cin; ci++)
+                    for (int64_t ky = 0; ky < a->KH; ky++)
+                        for (int64_t kx = 0; kx < a->KW; kx++) {
+                            int64_t iy = oy * a->stride + ky - a->pad, ix = ox * a->stride + kx - a->pad;
+                            if (iy < 0 || iy >= a->H || ix < 0 || ix >= a->W) continue;
+                            acc += (double)a->w[((co * a->Cin + ci) * a->KH + ky) * a->KW + kx] *
+                                   a->x[(ci * a->H + iy) * a->W + ix];
+                        }
+                size_t o = (size_t)((co * a->Ho + oy) * a->Wo + ox);
+                y[o] = act_d(a->act, acc) + (a->r ? a->r[o] : 0.0);
+            }
+}
+
+static void test_conv2d(ef_test *t) {
+    /* Cin, H, W, Cout, K, stride, pad, act, residual */
+    static const int64_t shapes[][9] = {
+        {1, 1, 1, 1, 1, 1, 0, EF_ACT_NONE, 0},
+        {3, 5, 7, 4, 3, 1, 1, EF_ACT_NONE, 1},
+        {4, 8, 8, 5, 3, 2, 1, EF_ACT_SILU, 0},
+        {5, 9, 7, 3, 3, 2, 1, EF_ACT_RELU, 1},
+        {17, 6, 5, 9, 1, 1, 0, EF_ACT_NONE, 1},
+        {2, 4, 4, 3, 3, 1, 0, EF_ACT_NONE, 0},
+        {6, 3, 3, 7, 3, 1, 1, EF_ACT_NONE, 0},
+    };
+    ef_pool *p3 = pool3(t);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t *sh = shapes[s];
+        ef_conv2d_args a = {0};
+        a.Cin = sh[0]; a.H = sh[1]; a.W = sh[2]; a.Cout = sh[3]; a.KH = a.KW = sh[4];
+        a.stride = sh[5]; a.pad = sh[6]; a.act = (ef_act)sh[7];
+        a.Ho = (a.H + 2 * a.pad - a.KH) / a.stride + 1;
+        a.Wo = (a.W + 2 * a.pad - a.KW) / a.stride + 1;
+        size_t nx = (size_t)(a.Cin * a.H * a.W), nw = (size_t)(a.Cout * a.Cin * a.KH * a.KW);
+        size_t ny = (size_t)(a.Cout * a.Ho * a.Wo);
+        float *x = rnd(nx, 200 + s, 1.0f), *w = rnd(nw, 210 + s, 0.5f), *b = rnd((size_t)a.Cout, 220 + s, 1.0f);
+        float *r = sh[8] ? rnd(ny, 230 + s, 1.0f) : NULL;
+        float *y1 = malloc(ny * sizeof *y1), *y3 = malloc(ny * sizeof *y3);
+        double *want = malloc(ny * sizeof *want);
+        a.x = x; a.w = w; a.b = (s % 2) ? b : NULL; a.r = r;
+        conv2d_naive(&a, want);
+        for (int vi = 0; vi < ef_kernels_count(); vi++) {
+            const ef_kernels *kv = ef_kernels_at(vi);
+            char label[96];
+            snprintf(label, sizeof label, "%s conv2d %lldx%lldx%lld->%lld k%lld s%lld", kv->name, (long long)a.Cin,
+                     (long long)a.H, (long long)a.W, (long long)a.Cout, (long long)a.KH, (long long)a.stride);
+            a.y = y1;
+            ef_kernels_conv2d(kv, NULL, &a);
+            CHECK_REF(t, label, y1, want, ny, (double)(a.Cin * a.KH * a.KW));
+            a.y = y3;
+            ef_kernels_conv2d(kv, p3, &a);
+            CHECK_SAME(t, label, y1, y3, ny);
+            if (r) {   /* in-place residual: r == y */
+                memcpy(y3, r, ny * sizeof *y3);
+                a.r = y3;
+                ef_kernels_conv2d(kv, p3, &a);
+                CHECK_SAME(t, label, y1, y3, ny);
+                a.r = r;
+            }
+        }
+        free(x); free(w); free(b); free(r); free(y1); free(y3); free(want);
+    }
+    ef_pool_free(p3);
+}
+
+static void test_upsample2x(ef_test *t) {
+    const int64_t C = 3, H = 5, W = 7;
+    float *x = rnd((size_t)(C * H * W), 300, 1.0f);
+    float *y = malloc((size_t)(C * 4 * H * W) * sizeof *y);
+    ef_pool *p3 = pool3(t);
+    for (int vi = 0; vi < ef_kernels_count(); vi++) {
+        ef_upsample2x_args a = {x, y, C, H, W};
+        ef_kernels_upsample2x(ef_kernels_at(vi), p3, &a);
+        int bad = 0;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < 2 * H; i++)
+                for (int64_t j = 0; j < 2 * W; j++)
+                    bad += y[(c * 2 * H + i) * 2 * W + j] != x[(c * H + i / 2) * W + j / 2];
+        EF_CHECK_INT(t, bad, 0);
+    }
+    ef_pool_free(p3);
+    free(x);
+    free(y);
+}
 
 const ef_test_case ef_suite_kernels[] = {
+    {"select", test_select},
+    {"linear", test_linear},
+    {"layer_norm", test_layer_norm},
+    {"group_norm", test_group_norm},
+    {"act_add", test_act_add},
+    {"softmax", test_softmax},
+    {"attention", test_attention},
+    {"conv2d", test_conv2d},
+    {"upsample2x", test_upsample2x},
     {0, 0},
 };
