@@ -68,9 +68,9 @@ asan:
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libedgefusion.a
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" build-fuzz/libedgefusion.a
 	@for t in $(FUZZ_TARGETS); do \
-	  clang -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc $(DEPS_CFLAGS) \
+	  clang -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc $(DEPS_CFLAGS) \
 	    tests/fuzz/$$t.c build-fuzz/libedgefusion.a $(DEPS_LIBS) -lpthread -lm -o build-fuzz/$$t || exit 1; \
 	  mkdir -p build-fuzz/corpus-$$t; \
 	  if [ -d tests/fuzz/seeds/$$t ]; then cp -n tests/fuzz/seeds/$$t/* build-fuzz/corpus-$$t/ 2>/dev/null; fi; \

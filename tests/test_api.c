@@ -1,8 +1,217 @@
 /*
-** test_api.c -- placeholder suite; filled by the api work.
+** test_api.c -- the public API on the bundled fixture pipeline: loading, tokenizing,
+** encoding, thread-count independence, cancellation, and hostile pipeline folders
+** (each rejected with a status and a message naming what is wrong, without leaks).
 */
+#define _XOPEN_SOURCE 700 /* realpath, symlink */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "edgefusion.h"
 #include "ef_test.h"
 
+static ef_ctx *load_fixture(ef_test *t, int n_threads) {
+    char dir[512], why[512];
+    ef_ctx_params p = ef_ctx_default_params();
+    p.n_threads = n_threads;
+    ef_ctx *ctx = NULL;
+    ef_status rc = ef_ctx_create(ef_fixture_path(dir, sizeof dir, "tiny-pipe"), &p, &ctx, why, sizeof why);
+    EF_CHECK_MSG(t, rc == EF_OK && ctx, "load tiny-pipe: %s: %s", ef_status_str(rc), why);
+    return ctx;
+}
+
+static void test_load_and_tokenize(ef_test *t) {
+    ef_ctx *ctx = load_fixture(t, 1);
+    if (!ctx) return;
+    ef_model_info info;
+    EF_CHECK(t, ef_ctx_model_info(ctx, &info) == EF_OK);
+    EF_CHECK_INT(t, info.text_hidden_size, 32);
+    EF_CHECK_INT(t, info.text_max_length, 77);
+    EF_CHECK_INT(t, info.text_n_layers, 2);
+    EF_CHECK(t, info.text_n_params > 49408 * 32);
+    int32_t ids[77], n = 0;
+    EF_CHECK(t, ef_tokenize(ctx, "a photo of a cat", ids, 77, &n) == EF_OK);
+    static const int32_t want[] = {49406, 320, 1125, 539, 320, 2368, 49407, 49407};
+    EF_CHECK_INT(t, n, 77);
+    for (int i = 0; i < 8; i++) EF_CHECK_INT(t, ids[i], want[i]);
+    EF_CHECK_INT(t, ids[76], 49407);
+    EF_CHECK(t, ef_tokenize(ctx, "x", ids, 1, &n) == EF_ERR_INVALID_ARG);
+    EF_CHECK(t, strstr(ef_ctx_errmsg(ctx), "max_ids") != NULL);
+    ef_ctx_free(ctx);
+    ef_ctx_free(NULL);
+}
+
+/* Same prompt, 1 vs 2 threads: bit-identical embeddings; clip skip changes them. */
+static void test_encode_threads(ef_test *t) {
+    ef_ctx *c1 = load_fixture(t, 1), *c2 = load_fixture(t, 2);
+    if (c1 && c2) {
+        size_t n = ef_text_embedding_size(c1);
+        EF_CHECK_INT(t, n, 77 * 32);
+        float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *s = malloc(n * sizeof *s);
+        const char *prompt = "an astronaut riding a horse, 4k, trending on artstation";
+        EF_CHECK(t, ef_encode_prompt(c1, prompt, 0, a, n) == EF_OK);
+        EF_CHECK(t, ef_encode_prompt(c2, prompt, 1, b, n) == EF_OK);
+        EF_CHECK(t, memcmp(a, b, n * sizeof *a) == 0);
+        EF_CHECK(t, ef_encode_prompt(c2, prompt, 2, s, n) == EF_OK);
+        EF_CHECK(t, memcmp(a, s, n * sizeof *a) != 0);
+        EF_CHECK(t, ef_encode_prompt(c2, prompt, 3, s, n) != EF_OK);     /* only 2 layers */
+        EF_CHECK(t, ef_encode_prompt(c2, prompt, 0, s, n - 1) == EF_ERR_INVALID_ARG);
+        EF_CHECK(t, strstr(ef_ctx_errmsg(c2), "floats") != NULL);
+        EF_CHECK(t, ef_encode_prompt(c2, NULL, 0, s, n) == EF_ERR_INVALID_ARG);
+        free(a); free(b); free(s);
+    }
+    ef_ctx_free(c1);
+    ef_ctx_free(c2);
+}
+
+static int cancel_at_first(int32_t done, int32_t total, double s, void *user) {
+    (*(int *)user)++;
+    return 1;
+}
+
+static void test_cancel_load(ef_test *t) {
+    char dir[512], why[512];
+    int calls = 0;
+    ef_ctx_params p = ef_ctx_default_params();
+    p.progress_fn = cancel_at_first;
+    p.progress_user = &calls;
+    ef_ctx *ctx = (ef_ctx *)&calls;
+    ef_status rc = ef_ctx_create(ef_fixture_path(dir, sizeof dir, "tiny-pipe"), &p, &ctx, why, sizeof why);
+    EF_CHECK_INT(t, rc, EF_ERR_CANCELLED);
+    EF_CHECK(t, ctx == NULL);
+    EF_CHECK_INT(t, calls, 1);
+    EF_CHECK(t, strstr(why, "cancel") != NULL);
+}
+
+typedef struct { int n_errors; char last[512]; } log_sink;
+static void sink_log(ef_log_level level, const char *msg, void *user) {
+    log_sink *s = user;
+    if (level == EF_LOG_ERROR) { s->n_errors++; snprintf(s->last, sizeof s->last, "%s", msg); }
+}
+
+/* Builds a pipeline folder in a temp dir: model_index.json text, and links to the
+** fixture's tokenizer/text_encoder unless a component is NULL. */
+static void make_pipe(char *dir, size_t n, const char *index_json, const char *tokenizer, const char *text_encoder) {
+    char path[1024], target[1024], abs_fx[512], fx[512];
+    ef_test_tmpdir(dir, n);
+    snprintf(path, sizeof path, "%s/model_index.json", dir);
+    if (index_json) ef_test_write_file(path, index_json, strlen(index_json));
+    if (!realpath(ef_fixture_path(fx, sizeof fx, "tiny-pipe"), abs_fx)) abs_fx[0] = '\0';
+    const char *names[2] = {"tokenizer", "text_encoder"}, *srcs[2] = {tokenizer, text_encoder};
+    for (int i = 0; i < 2; i++) {
+        if (!srcs[i]) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (srcs[i][0] == '/') snprintf(target, sizeof target, "%s", srcs[i]);
+        else snprintf(target, sizeof target, "%s/%s", abs_fx, srcs[i]);
+        if (symlink(target, path) != 0) perror("symlink");
+    }
+}
+
+static void remove_pipe(const char *dir) {
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+#define GOOD_INDEX "{\"_class_name\": \"StableDiffusionPipeline\", \"tokenizer\": [\"transformers\", \"CLIPTokenizer\"]," \
+                   " \"text_encoder\": [\"transformers\", \"CLIPTextModel\"], \"safety_checker\": [null, null]}"
+
+static void expect_fail(ef_test *t, const char *dir, ef_status want, const char *needle) {
+    char why[512];
+    log_sink sink = {0, ""};
+    ef_ctx_params p = ef_ctx_default_params();
+    p.log_fn = sink_log;
+    p.log_user = &sink;
+    ef_ctx *ctx = NULL;
+    ef_status rc = ef_ctx_create(dir, &p, &ctx, why, sizeof why);
+    EF_CHECK_MSG(t, rc == want && ctx == NULL, "%s: got %s (%s), want %s", dir ? dir : "(null)",
+                 ef_status_str(rc), why, ef_status_str(want));
+    EF_CHECK_MSG(t, strstr(why, needle) != NULL, "message '%s' lacks '%s'", why, needle);
+    EF_CHECK_INT(t, sink.n_errors, 1);
+    EF_CHECK(t, strcmp(sink.last, why) == 0);
+    ef_ctx_free(ctx);
+}
+
+static void test_hostile_folders(ef_test *t) {
+    char dir[512];
+    expect_fail(t, NULL, EF_ERR_INVALID_ARG, "model_dir");
+    expect_fail(t, "/nonexistent/edgefusion", EF_ERR_IO, "not a directory");
+
+    make_pipe(dir, sizeof dir, NULL, "tokenizer", "text_encoder");
+    expect_fail(t, dir, EF_ERR_IO, "no model_index.json");
+    remove_pipe(dir);
+
+    make_pipe(dir, sizeof dir, "{\"_class_name\": \"StableDiffusionPipeline\", ", "tokenizer", "text_encoder");
+    expect_fail(t, dir, EF_ERR_FORMAT, "model_index.json: invalid JSON");
+    remove_pipe(dir);
+
+    make_pipe(dir, sizeof dir, "[1, 2]", "tokenizer", "text_encoder");
+    expect_fail(t, dir, EF_ERR_FORMAT, "not a JSON object");
+    remove_pipe(dir);
+
+    make_pipe(dir, sizeof dir, "{\"tokenizer\": [\"transformers\", \"CLIPTokenizer\"]}", "tokenizer", "text_encoder");
+    expect_fail(t, dir, EF_ERR_FORMAT, "'_class_name'");
+    remove_pipe(dir);
+
+    make_pipe(dir, sizeof dir, "{\"_class_name\": \"X\", \"tokenizer\": [\"transformers\"]}", "tokenizer", "text_encoder");
+    expect_fail(t, dir, EF_ERR_FORMAT, "component 'tokenizer'");
+    remove_pipe(dir);
+
+    make_pipe(dir, sizeof dir, "{\"_class_name\": \"X\", \"../etc\": [\"a\", \"b\"]}", "tokenizer", "text_encoder");
+    expect_fail(t, dir, EF_ERR_FORMAT, "not a plain folder name");
+    remove_pipe(dir);
+
+    make_pipe(dir, sizeof dir, "{\"_class_name\": \"X\", \"text_encoder\": [\"transformers\", \"CLIPTextModel\"]}",
+              "tokenizer", "text_encoder");
+    expect_fail(t, dir, EF_ERR_FORMAT, "no 'tokenizer' component");
+    remove_pipe(dir);
+
+    make_pipe(dir, sizeof dir, "{\"_class_name\": \"X\", \"tokenizer\": [\"transformers\", \"T5Tokenizer\"],"
+              " \"text_encoder\": [\"transformers\", \"CLIPTextModel\"]}", "tokenizer", "text_encoder");
+    expect_fail(t, dir, EF_ERR_UNSUPPORTED, "T5Tokenizer");
+    remove_pipe(dir);
+
+    make_pipe(dir, sizeof dir, GOOD_INDEX, NULL, "text_encoder");
+    expect_fail(t, dir, EF_ERR_IO, "tokenizer");
+    remove_pipe(dir);
+
+    make_pipe(dir, sizeof dir, GOOD_INDEX, "tokenizer", NULL);
+    expect_fail(t, dir, EF_ERR_IO, "text_encoder");
+    remove_pipe(dir);
+
+    /* The tokenizer folder where the text encoder should be. */
+    make_pipe(dir, sizeof dir, GOOD_INDEX, "tokenizer", "tokenizer");
+    expect_fail(t, dir, EF_ERR_IO, "text_encoder");
+    remove_pipe(dir);
+}
+
+static void test_bad_params(ef_test *t) {
+    char dir[512], why[64];
+    ef_ctx *ctx = NULL;
+    ef_ctx_params p = ef_ctx_default_params();
+    p.n_threads = -3;
+    EF_CHECK_INT(t, ef_ctx_create(ef_fixture_path(dir, sizeof dir, "tiny-pipe"), &p, &ctx, why, sizeof why),
+                 EF_ERR_INVALID_ARG);
+    EF_CHECK(t, strstr(why, "n_threads") != NULL);
+    p = ef_ctx_default_params();
+    p.variant = "int4";
+    EF_CHECK_INT(t, ef_ctx_create(dir, &p, &ctx, why, sizeof why), EF_ERR_INVALID_ARG);
+    EF_CHECK(t, strstr(why, "variant") != NULL);
+    EF_CHECK_INT(t, ef_ctx_create(dir, NULL, NULL, NULL, 0), EF_ERR_INVALID_ARG);
+    /* A tiny errbuf is truncated, not overrun. */
+    char tiny[8];
+    EF_CHECK_INT(t, ef_ctx_create("/nonexistent", NULL, &ctx, tiny, sizeof tiny), EF_ERR_IO);
+    EF_CHECK_INT(t, strlen(tiny), 7);
+    EF_CHECK(t, strcmp(ef_version(), "0.1.0") == 0);
+}
+
 const ef_test_case ef_suite_api[] = {
+    {"load_and_tokenize", test_load_and_tokenize},
+    {"encode_threads", test_encode_threads},
+    {"cancel_load", test_cancel_load},
+    {"hostile_folders", test_hostile_folders},
+    {"bad_params", test_bad_params},
     {0, 0},
 };
