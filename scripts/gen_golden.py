@@ -8,14 +8,18 @@ pinned packages of scripts/requirements-golden.txt:
 Modules (scripts/golden/*.py), run in this order unless named:
     tokenizer   real CLIP tokenizer folder + tokens.json (ids from transformers CLIPTokenizer)
     clip_text   tiny random CLIPTextModel folders + reference hidden states
-    pipeline    tests/fixtures/tiny-pipe/model_index.json
+    rng         torch.randn draws for several seeds and shapes
+    sched       scheduler timesteps, sigmas and step outputs for every scheduler
+    unet        tiny random UNet2DConditionModel variants + per-block references
+    vae         tiny AutoencoderKL / AutoencoderTiny (+ single-file TAESD) + references
+    pipeline    the bundled tiny-pipe / tiny-sd pipelines and end-to-end images
 Every fixture file carries format_version 1 (JSON field or safetensors __metadata__).
 """
 import importlib
 import os
 import sys
 
-ORDER = ["tokenizer", "clip_text", "pipeline"]
+ORDER = ["tokenizer", "clip_text", "rng", "sched", "unet", "vae", "pipeline"]
 
 
 def main(argv):
