@@ -501,6 +501,35 @@ static void test_names(ef_test *t) {
     EF_CHECK(t, !strcmp(ef_sched_kind_name(EF_SCHED_KIND_COUNT), "?"));
 }
 
+/* Switching class keeps the loaded class's filled-in defaults (diffusers from_config). */
+static void test_fill_defaults(ef_test *t) {
+    ef_err err;
+    cJSON *cfg = cJSON_Parse("{\"_class_name\": \"PNDMScheduler\", \"beta_schedule\": \"scaled_linear\","
+                             " \"beta_start\": 0.00085, \"beta_end\": 0.012, \"steps_offset\": 1}");
+    EF_CHECK(t, cfg != NULL);
+    if (!cfg) return;
+    EF_CHECK(t, ef_sched_config_fill_defaults(cfg, EF_SCHED_PNDM, &err) == EF_OK);
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(cfg, "timestep_spacing");
+    EF_CHECK(t, cJSON_IsString(sp) && strcmp(sp->valuestring, "leading") == 0);
+    EF_CHECK(t, cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cfg, "skip_prk_steps")));
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(cfg, "steps_offset");   /* kept, not overwritten */
+    EF_CHECK(t, cJSON_IsNumber(off) && off->valueint == 1);
+    EF_CHECK(t, strcmp(cJSON_GetObjectItemCaseSensitive(cfg, "beta_schedule")->valuestring, "scaled_linear") == 0);
+    /* Euler built from it uses leading spacing: 5 steps from 1000 -> 801, 601, ... + offset 1. */
+    ef_sched_params p = ef_sched_default_params();
+    p.kind = EF_SCHED_EULER;
+    ef_sched *s = NULL;
+    EF_CHECK(t, ef_sched_create(cfg, "pndm", &p, &s, &err) == EF_OK);
+    if (s) {
+        EF_CHECK(t, ef_sched_set_timesteps(s, 5, 1.0, 4, &err) == EF_OK);
+        EF_CHECK_NEAR(t, ef_sched_timesteps(s)[0], 801.0, 0);
+        EF_CHECK_NEAR(t, ef_sched_timesteps(s)[4], 1.0, 0);
+    }
+    ef_sched_free(s);
+    EF_CHECK(t, ef_sched_config_fill_defaults(cfg, EF_SCHED_KIND_COUNT, &err) == EF_ERR_INVALID_ARG);
+    cJSON_Delete(cfg);
+}
+
 const ef_test_case ef_suite_sched[] = {
     {"fixtures", test_fixtures},
     {"guidance", test_guidance},
@@ -508,5 +537,6 @@ const ef_test_case ef_suite_sched[] = {
     {"step_errors", test_step_errors},
     {"in_place_and_rerun", test_in_place_and_rerun},
     {"names", test_names},
+    {"fill_defaults", test_fill_defaults},
     {0, 0},
 };

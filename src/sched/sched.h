@@ -85,6 +85,13 @@ ef_status ef_sched_karras_from_name(const char *name, int *use_karras, ef_err *e
 /* The diffusers class name of a kind ("LCMScheduler", ...); "?" if out of range. */
 const char *ef_sched_kind_name(ef_sched_kind kind);
 
+/* Adds the __init__ defaults of class `loaded` to cfg for every field it lacks (in
+** place). Call it with the folder's own class before building another class from the
+** same config: that is what diffusers' Other.from_config(pipe.scheduler.config) sees
+** (e.g. an SD-1.x PNDM folder switched to Euler keeps timestep_spacing "leading").
+** Errors: EF_ERR_INVALID_ARG (bad kind or cfg not an object), EF_ERR_NOMEM. */
+ef_status ef_sched_config_fill_defaults(cJSON *cfg, ef_sched_kind loaded, ef_err *err);
+
 /* Builds a scheduler from a parsed scheduler_config.json object. label (usually the
 ** file path) prefixes errors. params may be NULL (= defaults). The config is not kept. */
 ef_status ef_sched_create(const cJSON *config, const char *label, const ef_sched_params *params,
