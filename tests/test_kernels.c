@@ -93,7 +93,8 @@ static void test_select(ef_test *t) {
     for (int i = 0; i < ef_kernels_count(); i++) {
         const ef_kernels *v = ef_kernels_at(i);
         EF_CHECK(t, v && v->name && v->linear_f32 && v->layer_norm_f32 && v->group_norm_f32 && v->act_f32 &&
-                    v->add_f32 && v->softmax_f32 && v->attention_f32 && v->conv2d_f32 && v->upsample2x_f32);
+                    v->add_f32 && v->softmax_f32 && v->attention_f32 && v->conv2d_f32 && v->upsample2x_f32 &&
+                    v->geglu_f32 && v->transpose_f32);
     }
 }
 
@@ -468,6 +469,85 @@ static void test_upsample2x(ef_test *t) {
     free(y);
 }
 
+/* ---- geglu, transpose (UNet) ---------------------------------------------------- */
+
+static void test_geglu(ef_test *t) {
+    static const int64_t shapes[][2] = {{1, 1}, {3, 17}, {77, 40}, {129, 5}, {16, 1280}};   /* R, F */
+    ef_pool *p3 = pool3(t);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t R = shapes[s][0], F = shapes[s][1], ldx = 2 * F + 3, ldy = F + 1;
+        float *x = rnd((size_t)(R * ldx), 500 + s, 4.0f);
+        if (F >= 17) { x[F] = 30.0f; x[F + 1] = -30.0f; x[F + 2] = 0.0f; }   /* gate extremes */
+        double *want = malloc((size_t)(R * F) * sizeof *want);
+        float *y1 = malloc((size_t)(R * F) * sizeof *y1), *y3 = malloc((size_t)(R * ldy) * sizeof *y3);
+        float *xi = malloc((size_t)(R * ldx) * sizeof *xi), *got = malloc((size_t)(R * F) * sizeof *got);
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t j = 0; j < F; j++)
+                want[r * F + j] = (double)x[r * ldx + j] * act_d(EF_ACT_GELU, x[r * ldx + F + j]);
+        for (int vi = 0; vi < ef_kernels_count(); vi++) {
+            const ef_kernels *kv = ef_kernels_at(vi);
+            char label[64];
+            snprintf(label, sizeof label, "%s geglu R%lld F%lld", kv->name, (long long)R, (long long)F);
+            ef_geglu_args a = {x, y1, R, F, ldx, F};   /* strided in, contiguous out, 1 thread */
+            ef_kernels_geglu(kv, NULL, &a);
+            CHECK_REF(t, label, y1, want, (size_t)(R * F), 1);
+            ef_geglu_args b = {x, y3, R, F, ldx, ldy};   /* strided out, 3 threads */
+            ef_kernels_geglu(kv, p3, &b);
+            for (int64_t r = 0; r < R; r++) memcpy(got + r * F, y3 + r * ldy, (size_t)F * sizeof *got);
+            CHECK_SAME(t, label, y1, got, (size_t)(R * F));
+            memcpy(xi, x, (size_t)(R * ldx) * sizeof *xi);   /* in place over the value half */
+            ef_geglu_args c = {xi, xi, R, F, ldx, ldx};
+            ef_kernels_geglu(kv, p3, &c);
+            for (int64_t r = 0; r < R; r++) memcpy(got + r * F, xi + r * ldx, (size_t)F * sizeof *got);
+            CHECK_SAME(t, label, y1, got, (size_t)(R * F));
+        }
+        free(x); free(want); free(y1); free(y3); free(xi); free(got);
+    }
+    ef_pool_free(p3);
+}
+
+static void test_transpose(ef_test *t) {
+    static const int64_t shapes[][2] = {{1, 1}, {1, 7}, {7, 1}, {3, 17}, {33, 65}, {320, 64}, {77, 40}};   /* M, N */
+    ef_pool *p3 = pool3(t);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t M = shapes[s][0], N = shapes[s][1];
+        const size_t n = (size_t)(M * N);
+        float *x = rnd(n, 600 + s, 1.0f), *r = rnd(n, 700 + s, 1.0f);
+        float *y1 = malloc(n * sizeof *y1), *y3 = malloc(n * sizeof *y3);
+        double *want = malloc(n * sizeof *want), *want_r = malloc(n * sizeof *want_r);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                want[j * M + i] = x[i * N + j];
+                want_r[j * M + i] = (double)x[i * N + j] + r[j * M + i];
+            }
+        for (int vi = 0; vi < ef_kernels_count(); vi++) {
+            const ef_kernels *kv = ef_kernels_at(vi);
+            char label[64];
+            snprintf(label, sizeof label, "%s transpose %lldx%lld", kv->name, (long long)M, (long long)N);
+            ef_transpose_args a = {x, NULL, y1, M, N};
+            ef_kernels_transpose(kv, NULL, &a);
+            CHECK_REF(t, label, y1, want, n, 1);
+            int exact = 1;
+            for (size_t i = 0; i < n; i++) exact &= y1[i] == (float)want[i];
+            EF_CHECK_MSG(t, exact, "%s: not an exact permutation", label);
+            a.y = y3;
+            ef_kernels_transpose(kv, p3, &a);
+            CHECK_SAME(t, label, y1, y3, n);
+            /* residual, in place on r (r == y), 1 vs 3 threads */
+            memcpy(y1, r, n * sizeof *y1);
+            memcpy(y3, r, n * sizeof *y3);
+            ef_transpose_args b = {x, y1, y1, M, N};
+            ef_kernels_transpose(kv, NULL, &b);
+            CHECK_REF(t, label, y1, want_r, n, 1);
+            b.r = y3; b.y = y3;
+            ef_kernels_transpose(kv, p3, &b);
+            CHECK_SAME(t, label, y1, y3, n);
+        }
+        free(x); free(r); free(y1); free(y3); free(want); free(want_r);
+    }
+    ef_pool_free(p3);
+}
+
 const ef_test_case ef_suite_kernels[] = {
     {"select", test_select},
     {"linear", test_linear},
@@ -478,5 +558,7 @@ const ef_test_case ef_suite_kernels[] = {
     {"attention", test_attention},
     {"conv2d", test_conv2d},
     {"upsample2x", test_upsample2x},
+    {"geglu", test_geglu},
+    {"transpose", test_transpose},
     {0, 0},
 };

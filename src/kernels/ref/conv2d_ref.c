@@ -11,6 +11,18 @@
 
 #include "kernels/kernels.h"
 
+/* Output columns [*j0, *j1) of a segment of nx starting at x0 whose input column
+** (x0 + j) * s + kx - p falls inside [0, W): the padding is skipped, not tested. */
+static void valid_cols(int64_t x0, int64_t nx, int64_t s, int64_t kx, int64_t p, int64_t W, int64_t *j0, int64_t *j1) {
+    int64_t lo = 0, hi = nx;                       /* need 0 <= (x0+j)*s + kx - p <= W-1 */
+    int64_t off = x0 * s + kx - p;                 /* input column of j = 0 */
+    if (off < 0) lo = (-off + s - 1) / s;
+    if (off + (nx - 1) * s > W - 1) hi = off > W - 1 ? 0 : (W - 1 - off) / s + 1;
+    if (hi < lo) hi = lo;
+    *j0 = lo;
+    *j1 = hi;
+}
+
 /* Thread ith's output channels of y (Cout, Ho, Wo) = act(conv(x, w) + b) + r.
 ** Accumulates one output row segment at a time in a local buffer, so r may be y. */
 void ef_k_conv2d_f32__ref(const ef_conv2d_args *a, int ith, int nth) {
@@ -34,10 +46,13 @@ void ef_k_conv2d_f32__ref(const ef_conv2d_args *a, int ith, int nth) {
                         const float *xr = x + iy * W;
                         for (int64_t kx = 0; kx < a->KW; kx++) {
                             float wv = w[ky * a->KW + kx];
-                            for (int64_t j = 0; j < nx; j++) {
-                                int64_t ix = (x0 + j) * s + kx - p;
-                                if (ix >= 0 && ix < W) acc[j] += wv * xr[ix];
-                            }
+                            int64_t j0, j1;
+                            valid_cols(x0, nx, s, kx, p, W, &j0, &j1);
+                            const float *xs = xr + x0 * s + kx - p;
+                            if (s == 1)
+                                for (int64_t j = j0; j < j1; j++) acc[j] += wv * xs[j];
+                            else
+                                for (int64_t j = j0; j < j1; j++) acc[j] += wv * xs[j * s];
                         }
                     }
                 }
