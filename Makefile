@@ -1,6 +1,6 @@
 # edgefusion -- the only build entry point.
 #   make            library + CLI (build/edgefusion)
-#   make demo       build, then run the CLI on the bundled fixture pipeline
+#   make demo       build, then generate build/demo.png with the bundled fixture pipeline
 #   make test       build and run the test suite (no Python, no network)
 #   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
@@ -38,7 +38,7 @@ all: $(CLI) $(LIB)
 # The main job on the bundled random-weight fixture pipeline (see README).
 DEMO_PROMPT ?= a watercolor painting of a fox in the snow
 demo: $(CLI)
-	./$(CLI) -m tests/fixtures/tiny-pipe -p "$(DEMO_PROMPT)" --tokens --embedding-out $(BUILD)/demo_embedding.npy
+	./$(CLI) -m tests/fixtures/tiny-pipe -p "$(DEMO_PROMPT)" -s 42 -o $(BUILD)/demo.png
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -48,7 +48,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-CLI_OBJ := $(BUILD)/tools/cli/main.o $(BUILD)/tools/cli/args.o
+CLI_OBJ := $(BUILD)/tools/cli/main.o $(BUILD)/tools/cli/args.o $(BUILD)/tools/cli/progress.o
 $(CLI): $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 

@@ -80,6 +80,9 @@ typedef struct ef_ctx_params {
     int32_t        n_threads;      /* 0 = all online CPUs */
     int32_t        use_mmap;       /* 1 = map weight files read-only (default) */
     const char    *variant;        /* weights variant: NULL = prefer fp32 files, "fp16" = *.fp16.safetensors */
+    const char    *taesd_path;     /* NULL = the folder's vae/; else a TAESD decoder (and encoder) to use
+                                   ** instead: a diffusers AutoencoderTiny folder, a folder with
+                                   ** taesd_decoder.safetensors (+ taesd_encoder.safetensors), or one file */
     ef_log_fn      log_fn;         /* NULL = no logging */
     void          *log_user;
     ef_progress_fn progress_fn;    /* NULL = none; see ef_progress_fn */
@@ -88,9 +91,10 @@ typedef struct ef_ctx_params {
 
 EF_API ef_ctx_params ef_ctx_default_params(void);
 
-/* Load a Hugging Face diffusers pipeline folder (model_index.json + component folders).
-** Today this loads the tokenizer and the text encoder; the other components are
-** validated as they gain an implementation. params may be NULL for defaults.
+/* Load a Hugging Face diffusers pipeline folder (model_index.json, tokenizer/,
+** text_encoder/, unet/, vae/, scheduler/). A folder without unet/ or vae/ loads for
+** text encoding only (ef_generate then fails naming what is missing). params may be
+** NULL for defaults.
 ** On success *out_ctx is set and EF_OK returned. On failure *out_ctx is NULL, the
 ** reason is sent to params->log_fn at EF_LOG_ERROR and, when errbuf is not NULL,
 ** copied into errbuf (NUL-terminated, truncated to errbuf_size). */
@@ -109,6 +113,11 @@ typedef struct ef_model_info {
     int32_t text_max_length;      /* tokens per prompt, e.g. 77 */
     int32_t text_n_layers;        /* encoder layers, e.g. 12 */
     int64_t text_n_params;        /* parameters loaded for the text encoder */
+    int64_t unet_n_params;        /* 0 when the folder has no unet/ */
+    int64_t vae_n_params;         /* decoder (+ encoder) parameters; 0 without a VAE */
+    int32_t is_lcm;               /* 1: LCM defaults (UNet w-embedding or LCMScheduler) */
+    int32_t width_default, height_default;   /* pixels: UNet sample_size x VAE scale */
+    const char *name;             /* model folder name, for metadata; owned by ctx */
 } ef_model_info;
 
 EF_API ef_status ef_ctx_model_info(const ef_ctx *ctx, ef_model_info *out_info);
@@ -131,6 +140,108 @@ EF_API size_t ef_text_embedding_size(const ef_ctx *ctx);
 ** (diffusers' clip_skip semantics). out (T, D) row-major, out_len >= ef_text_embedding_size. */
 EF_API ef_status ef_encode_prompt(ef_ctx *ctx, const char *utf8_text, int32_t clip_skip,
                                   float *out, size_t out_len);
+
+/* ---- image generation ----------------------------------------------------- */
+
+/* Samplers, each exactly as its diffusers scheduler class. */
+typedef enum ef_sampler {
+    EF_SAMPLER_DEFAULT = 0,   /* the folder's scheduler/scheduler_config.json class */
+    EF_SAMPLER_EULER,         /* "euler"    EulerDiscreteScheduler */
+    EF_SAMPLER_EULER_A,       /* "euler_a"  EulerAncestralDiscreteScheduler */
+    EF_SAMPLER_DDIM,          /* "ddim"     DDIMScheduler (eta 0) */
+    EF_SAMPLER_DPMPP_2M,      /* "dpm++2m"  DPMSolverMultistepScheduler (DPM++ 2M) */
+    EF_SAMPLER_LCM,           /* "lcm"      LCMScheduler */
+    EF_SAMPLER_PNDM           /* "pndm"     PNDMScheduler (A1111's PLMS) */
+} ef_sampler;
+
+/* Sigma spacing for Euler and DPM++ (sd.cpp's --scheduler). */
+typedef enum ef_sigma_schedule {
+    EF_SIGMAS_DEFAULT = 0,    /* the config's use_karras_sigmas */
+    EF_SIGMAS_DISCRETE,       /* "discrete" */
+    EF_SIGMAS_KARRAS          /* "karras" */
+} ef_sigma_schedule;
+
+/* sd.cpp's names (above); EF_ERR_UNSUPPORTED for others. */
+EF_API ef_status   ef_sampler_from_name(const char *name, ef_sampler *out);
+EF_API const char *ef_sampler_name(ef_sampler s);            /* "default" for EF_SAMPLER_DEFAULT */
+EF_API ef_status   ef_sigma_schedule_from_name(const char *name, ef_sigma_schedule *out);
+
+typedef struct ef_gen_params {
+    const char       *prompt;           /* UTF-8, required */
+    const char       *negative_prompt;  /* NULL = "" (used only with classifier-free guidance) */
+    int32_t           width, height;    /* pixels, multiples of the model's granularity; 0 = model default */
+    int32_t           n_steps;          /* 0 = model default: LCM 4, others 25 */
+    float             guidance_scale;   /* < 0 = model default: 8.5 for a UNet with a guidance
+                                        ** embedding (LCM; fed as w = g - 1, one UNet call per step),
+                                        ** else 7.5 (classifier-free guidance when > 1: two calls) */
+    uint64_t          seed;             /* torch.Generator("cpu").manual_seed(seed): same image as diffusers */
+    ef_sampler        sampler;
+    ef_sigma_schedule sigmas;
+    int32_t           clip_skip;        /* 0/1 = last layer, 2 = one before, ... */
+    /* img2img: init_rgb (init_height, init_width, 3) with the output's size, strength in (0, 1] */
+    const uint8_t    *init_rgb;
+    int32_t           init_width, init_height;
+    float             strength;         /* fraction of the schedule re-run; default 0.75 */
+    /* VAE decoding in overlapping tiles (bounded memory); tile/overlap in latent pixels */
+    int32_t           vae_tiling;       /* 0 off, 1 on */
+    int32_t           vae_tile_size;    /* 0 = 32 */
+    int32_t           vae_tile_overlap; /* 0 = 8 */
+    /* Called after each denoising step (done = 1..n_steps) and after decoding
+    ** (done = total = n_steps + 1). Return nonzero to cancel: ef_generate returns
+    ** EF_ERR_CANCELLED within one UNet block. */
+    ef_progress_fn    progress_fn;
+    void             *progress_user;
+} ef_gen_params;
+
+EF_API ef_gen_params ef_gen_default_params(void);
+
+/* What a generation will use once the model's defaults are applied. */
+typedef struct ef_gen_settings {
+    int32_t           width, height;
+    int32_t           n_steps;          /* steps requested (img2img runs about strength x of them) */
+    float             guidance_scale;
+    int32_t           cfg;              /* 1: two UNet calls per step (classifier-free guidance) */
+    ef_sampler        sampler;          /* resolved: never EF_SAMPLER_DEFAULT */
+    ef_sigma_schedule sigmas;           /* resolved: DISCRETE or KARRAS */
+    int32_t           clip_skip;
+    float             strength;         /* -1 for txt2img */
+    uint64_t          seed;
+} ef_gen_settings;
+
+/* Validates params against the loaded model and fills *out; nothing runs. */
+EF_API ef_status ef_gen_resolve(ef_ctx *ctx, const ef_gen_params *params, ef_gen_settings *out);
+
+/* Bytes of a packed RGB8 image (width*height*3); 0 for a non-positive size or overflow. */
+EF_API size_t ef_rgb_size(int32_t width, int32_t height);
+
+/* Text-to-image, or image-to-image when params->init_rgb is set. Writes the image as
+** packed RGB8 (height, width, 3), top row first, into rgb_out (caller-owned, at least
+** ef_rgb_size of the resolved size). Deterministic for a seed: independent of
+** n_threads. */
+EF_API ef_status ef_generate(ef_ctx *ctx, const ef_gen_params *params, uint8_t *rgb_out, size_t rgb_out_size);
+
+/* The AUTOMATIC1111 "parameters" text for this generation (prompt, negative prompt,
+** Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash, Model, ...), as
+** A1111 writes it into PNGs. NUL-terminated into out (n bytes). */
+EF_API ef_status ef_gen_infotext(ef_ctx *ctx, const ef_gen_params *params, char *out, size_t n);
+
+/* ---- PNG files ----------------------------------------------------------- */
+
+/* Writes rgb (height, width, 3) to path with an optional A1111 "parameters" text chunk
+** (tEXt when Latin-1, else iTXt). errbuf (may be NULL) receives the reason on failure. */
+EF_API ef_status ef_png_save(const char *path, const uint8_t *rgb, int32_t width, int32_t height,
+                             const char *parameters, char *errbuf, size_t errbuf_size);
+
+typedef struct ef_image {
+    uint8_t *rgb;          /* (height, width, 3) */
+    int32_t  width, height;
+    char    *parameters;   /* the "parameters" text, or NULL */
+} ef_image;
+
+/* Reads any PNG as RGB8 (palette, gray, alpha and 16-bit converted). Release with
+** ef_image_free. Untrusted input: sizes are capped and errors name the file. */
+EF_API ef_status ef_png_load(const char *path, ef_image *out, char *errbuf, size_t errbuf_size);
+EF_API void      ef_image_free(ef_image *img);   /* NULL or zeroed is a no-op */
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "edgefusion.h"
@@ -207,11 +208,123 @@ static void test_bad_params(ef_test *t) {
     EF_CHECK(t, strcmp(ef_version(), "0.1.0") == 0);
 }
 
+static int cancel_at_step2(int32_t done, int32_t total, double s, void *user) {
+    int *calls = user;
+    (*calls)++;
+    return done == 2;
+}
+
+/* Cancelling from the progress callback stops the run (EF_ERR_CANCELLED, nothing
+** leaked) and the context stays usable: the next image equals an uncancelled one. */
+static void test_generate_cancel(ef_test *t) {
+    ef_ctx *ctx = load_fixture(t, 2);
+    if (!ctx) return;
+    ef_gen_params p = ef_gen_default_params();
+    p.prompt = "a cat";
+    size_t n = ef_rgb_size(64, 64);
+    uint8_t *a = malloc(n), *b = malloc(n);
+    int calls = 0;
+    p.progress_fn = cancel_at_step2;
+    p.progress_user = &calls;
+    EF_CHECK_INT(t, ef_generate(ctx, &p, a, n), EF_ERR_CANCELLED);
+    EF_CHECK_INT(t, calls, 2);
+    EF_CHECK(t, strstr(ef_ctx_errmsg(ctx), "cancelled") != NULL);
+    p.progress_fn = NULL;
+    EF_CHECK(t, ef_generate(ctx, &p, a, n) == EF_OK);
+    EF_CHECK(t, ef_generate(ctx, &p, b, n) == EF_OK);
+    EF_CHECK(t, memcmp(a, b, n) == 0);
+    p.seed = 43;
+    EF_CHECK(t, ef_generate(ctx, &p, b, n) == EF_OK);
+    EF_CHECK(t, memcmp(a, b, n) != 0);
+    free(a);
+    free(b);
+    ef_ctx_free(ctx);
+}
+
+static void test_generate_bad_params(ef_test *t) {
+    ef_ctx *ctx = load_fixture(t, 1);
+    if (!ctx) return;
+    size_t n = ef_rgb_size(64, 64);
+    uint8_t *rgb = malloc(n);
+    ef_gen_params p = ef_gen_default_params();
+    ef_gen_settings st;
+    EF_CHECK_INT(t, ef_generate(ctx, &p, rgb, n), EF_ERR_INVALID_ARG);             /* no prompt */
+    p.prompt = "x";
+    EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK);
+    EF_CHECK(t, st.width == 64 && st.height == 64 && st.n_steps == 4 && st.sampler == EF_SAMPLER_LCM && !st.cfg);
+    EF_CHECK_NEAR(t, st.guidance_scale, 8.5, 0);
+    EF_CHECK_INT(t, ef_generate(ctx, &p, rgb, n - 1), EF_ERR_INVALID_ARG);
+    EF_CHECK(t, strstr(ef_ctx_errmsg(ctx), "rgb_out") != NULL);
+    p.width = 72;
+    EF_CHECK_INT(t, ef_generate(ctx, &p, rgb, n), EF_ERR_INVALID_ARG);
+    EF_CHECK(t, strstr(ef_ctx_errmsg(ctx), "multiples of 16") != NULL);
+    p.width = 0;
+    p.sampler = EF_SAMPLER_DDIM;
+    p.sigmas = EF_SIGMAS_KARRAS;
+    EF_CHECK_INT(t, ef_generate(ctx, &p, rgb, n), EF_ERR_UNSUPPORTED);
+    p.sampler = EF_SAMPLER_LCM;
+    p.sigmas = EF_SIGMAS_DEFAULT;
+    p.n_steps = 51;   /* LCM: at most original_inference_steps */
+    EF_CHECK_INT(t, ef_generate(ctx, &p, rgb, n), EF_ERR_INVALID_ARG);
+    p.n_steps = 0;
+    p.init_rgb = rgb;
+    p.init_width = 64;
+    p.init_height = 64;
+    p.strength = 0.0f;
+    EF_CHECK_INT(t, ef_generate(ctx, &p, rgb, n), EF_ERR_INVALID_ARG);
+    EF_CHECK(t, strstr(ef_ctx_errmsg(ctx), "strength") != NULL);
+    p.strength = 0.5f;
+    p.init_width = 32;   /* the output size defaults to the init image's: 32x64 is fine */
+    EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK && st.width == 32 && st.height == 64);
+    p.width = 64;        /* but an explicit size must match it */
+    EF_CHECK_INT(t, ef_generate(ctx, &p, rgb, n), EF_ERR_INVALID_ARG);
+    EF_CHECK(t, strstr(ef_ctx_errmsg(ctx), "init image is 32x64") != NULL);
+    p.width = 0;
+    p.init_rgb = NULL;
+    p.clip_skip = 3;
+    EF_CHECK_INT(t, ef_generate(ctx, &p, rgb, n), EF_ERR_INVALID_ARG);
+    p.clip_skip = 0;
+    p.vae_tiling = 1;
+    p.vae_tile_size = 4;
+    p.vae_tile_overlap = 3;
+    EF_CHECK_INT(t, ef_generate(ctx, &p, rgb, n), EF_ERR_INVALID_ARG);
+    ef_sampler sm;
+    ef_sigma_schedule sg;
+    EF_CHECK(t, ef_sampler_from_name("dpm++2m", &sm) == EF_OK && sm == EF_SAMPLER_DPMPP_2M);
+    EF_CHECK(t, ef_sampler_from_name("heun", &sm) == EF_ERR_UNSUPPORTED);
+    EF_CHECK(t, ef_sigma_schedule_from_name("karras", &sg) == EF_OK && sg == EF_SIGMAS_KARRAS);
+    EF_CHECK(t, strcmp(ef_sampler_name(EF_SAMPLER_EULER_A), "euler_a") == 0);
+    EF_CHECK_INT(t, ef_rgb_size(-1, 5), 0);
+    EF_CHECK_INT(t, ef_rgb_size(INT32_MAX, INT32_MAX), (size_t)INT32_MAX * INT32_MAX * 3);
+    free(rgb);
+    ef_ctx_free(ctx);
+}
+
+/* A folder with only the text parts loads, encodes, and refuses images by name. */
+static void test_text_only_folder(ef_test *t) {
+    char dir[512], why[512];
+    make_pipe(dir, sizeof dir, GOOD_INDEX, "tokenizer", "text_encoder");
+    ef_ctx *ctx = NULL;
+    EF_CHECK_MSG(t, ef_ctx_create(dir, NULL, &ctx, why, sizeof why) == EF_OK, "%s", why);
+    if (ctx) {
+        ef_gen_params p = ef_gen_default_params();
+        p.prompt = "x";
+        uint8_t rgb[3];
+        EF_CHECK_INT(t, ef_generate(ctx, &p, rgb, sizeof rgb), EF_ERR_UNSUPPORTED);
+        EF_CHECK(t, strstr(ef_ctx_errmsg(ctx), "no unet") != NULL);
+    }
+    ef_ctx_free(ctx);
+    remove_pipe(dir);
+}
+
 const ef_test_case ef_suite_api[] = {
     {"load_and_tokenize", test_load_and_tokenize},
     {"encode_threads", test_encode_threads},
     {"cancel_load", test_cancel_load},
     {"hostile_folders", test_hostile_folders},
     {"bad_params", test_bad_params},
+    {"generate_cancel", test_generate_cancel},
+    {"generate_bad_params", test_generate_bad_params},
+    {"text_only_folder", test_text_only_folder},
     {0, 0},
 };

@@ -11,6 +11,7 @@ static const struct { const char *name; size_t size; } DTYPES[EF_DTYPE_COUNT] = 
     [EF_DTYPE_BF16] = {"BF16", 2},
     [EF_DTYPE_I64]  = {"I64", 8},
     [EF_DTYPE_I32]  = {"I32", 4},
+    [EF_DTYPE_U8]   = {"U8", 1},
 };
 
 size_t ef_dtype_size(ef_dtype t) { return (unsigned)t < EF_DTYPE_COUNT ? DTYPES[t].size : 0; }

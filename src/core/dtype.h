@@ -13,6 +13,7 @@ typedef enum ef_dtype {
     EF_DTYPE_BF16,
     EF_DTYPE_I64,   /* accepted in files (e.g. position_ids buffers); never a weight */
     EF_DTYPE_I32,
+    EF_DTYPE_U8,    /* accepted in files (images in test fixtures); never a weight */
     EF_DTYPE_COUNT
 } ef_dtype;
 
