@@ -14,7 +14,7 @@
 ** table's kernel on a pool.
 **
 ** Legend: M,N,K = matmul dims (rows of x, outputs, inputs), T = tokens, H = heads,
-** Dh = head dim, C = channels, S = spatial positions (H*W), G = groups.
+** Dh = head dim, C = channels, S = spatial positions (H*W), G = groups, R = rows, F = GEGLU width.
 ** Layouts are row-major; ld* are row strides in floats.
 */
 #ifndef EF_KERNELS_KERNELS_H
