@@ -501,8 +501,8 @@ ef_status ef_a1111_parameters_parse(const char *text, size_t len, ef_a1111_parse
     if (len > EF_A1111_MAX_TEXT)
         return ef_err_set(err, EF_ERR_FORMAT, "a1111 parse: parameters text of %zu bytes exceeds the %u-byte limit",
                           len, (unsigned)EF_A1111_MAX_TEXT);
-    /* prompt and negative joins copy forward (<= 2 (len+1) each in total), keys and values
-    ** take <= len + 4 per pair, the Size split <= 2 (len + 4) per pair */
+    /* prompt and negative: len + 1 each; keys and values: <= 2 (len + pairs); a Size split
+    ** stores two more keys and values: <= 2 (len + 4 pairs). So <= 6 len + 10 pairs + 2. */
     size_t cap = 8 * (len + 1) + 16 * (size_t)EF_A1111_MAX_PARAMS + 64;
     out->storage_ = malloc(cap);
     out->params = malloc((EF_A1111_MAX_PARAMS + 3) * sizeof *out->params);
