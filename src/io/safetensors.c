@@ -49,19 +49,6 @@ static uint64_t read_le64(const uint8_t *p) {
     return v;
 }
 
-/* "[3, 4]" into out (always NUL-terminated, truncated if it does not fit). */
-static void format_shape(char *out, size_t n, const int64_t *shape, int ndim) {
-    size_t at = 0;
-    out[0] = '\0';
-    for (int i = 0; i <= ndim && at < n; i++) {
-        int w;
-        if (i == ndim) w = snprintf(out + at, n - at, "]");
-        else w = snprintf(out + at, n - at, "%s%lld", i ? ", " : "[", (long long)shape[i]);
-        if (w < 0) return;
-        at += (size_t)w;
-    }
-}
-
 /* An integral JSON number in [0, 2^53]. Returns 0 and fills *why otherwise. */
 static int json_count(const cJSON *v, int64_t *out, const char **why) {
     if (!cJSON_IsNumber(v)) { *why = "is not a number"; return 0; }
@@ -136,19 +123,19 @@ static ef_status parse_entry(const st_ctx *c, const char *name, const cJSON *e, 
     int64_t count = 1;
     for (int i = 0; i < t->ndim; i++) {
         if (!ef_mul_i64(count, t->shape[i], &count)) {
-            format_shape(sh, sizeof sh, t->shape, t->ndim);
+            ef_st_format_shape(sh, sizeof sh, t->shape, t->ndim);
             return ef_err_set(c->err, EF_ERR_FORMAT, "%s: tensor '%.200s': shape %s has too many elements",
                               c->label, name, sh);
         }
     }
     int64_t bytes = 0;
     if (!ef_mul_i64(count, (int64_t)ef_dtype_size(t->dtype), &bytes)) {
-        format_shape(sh, sizeof sh, t->shape, t->ndim);
+        ef_st_format_shape(sh, sizeof sh, t->shape, t->ndim);
         return ef_err_set(c->err, EF_ERR_FORMAT, "%s: tensor '%.200s': shape %s x %s has too many bytes",
                           c->label, name, sh, ef_dtype_name(t->dtype));
     }
     if (bytes != off[1] - off[0]) {
-        format_shape(sh, sizeof sh, t->shape, t->ndim);
+        ef_st_format_shape(sh, sizeof sh, t->shape, t->ndim);
         return ef_err_set(c->err, EF_ERR_FORMAT,
                           "%s: tensor '%.200s': shape %s x %s is %lld bytes but data_offsets [%lld, %lld] span %lld",
                           c->label, name, sh, ef_dtype_name(t->dtype), (long long)bytes, (long long)off[0],
@@ -383,4 +370,16 @@ void ef_st_close(ef_st_file *f) {
     free(f->strings);
     free(f->label);
     free(f);
+}
+
+void ef_st_format_shape(char *out, size_t n, const int64_t *shape, int ndim) {
+    size_t at = 0;
+    if (n == 0) return;
+    out[0] = '\0';
+    for (int i = 0; i <= ndim && at < n; i++) {
+        int c = i == ndim ? snprintf(out + at, n - at, "]")
+                          : snprintf(out + at, n - at, "%s%lld", i ? ", " : "[", (long long)shape[i]);
+        if (c < 0) return;
+        at += (size_t)c;
+    }
 }

@@ -46,4 +46,8 @@ const char         *ef_st_path(const ef_st_file *f);                    /* the p
 const char         *ef_st_metadata(const ef_st_file *f, const char *key);
 void                ef_st_close(ef_st_file *f);                         /* NULL is a no-op */
 
+/* A shape as "[3, 4]" ("[]" for a scalar) into out (n bytes, truncated if short), for
+** error messages. */
+void ef_st_format_shape(char *out, size_t n, const int64_t *shape, int ndim);
+
 #endif /* EF_IO_SAFETENSORS_H */

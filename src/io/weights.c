@@ -306,17 +306,6 @@ ef_status ef_weights_open(const char *component_dir, const char *variant, int us
     return EF_OK;
 }
 
-/* "[3, 4]" into out (truncated if it does not fit). */
-static void format_shape(char *out, size_t n, const int64_t *shape, int ndim) {
-    size_t at = 0;
-    out[0] = '\0';
-    for (int i = 0; i <= ndim && at < n; i++) {
-        int c = i == ndim ? snprintf(out + at, n - at, "]")
-                          : snprintf(out + at, n - at, "%s%lld", i ? ", " : "[", (long long)shape[i]);
-        if (c < 0) return;
-        at += (size_t)c;
-    }
-}
 
 ef_status ef_weights_load_f32(ef_weights *w, const char *name, int ndim, const int64_t *shape,
                               float *dst, ef_err *err) {
@@ -333,8 +322,8 @@ ef_status ef_weights_load_f32(ef_weights *w, const char *name, int ndim, const i
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
     if (!same) {
         char have[160], want[160];
-        format_shape(have, sizeof have, t->shape, t->ndim);
-        format_shape(want, sizeof want, shape, ndim);
+        ef_st_format_shape(have, sizeof have, t->shape, t->ndim);
+        ef_st_format_shape(want, sizeof want, shape, ndim);
         return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has shape %s but the config implies %s", lab, name,
                           have, want);
     }

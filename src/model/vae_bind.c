@@ -19,16 +19,6 @@ const ef_st_tensor *ef_vae_bind_find(const vae_bind *b, const char *name) {
     return b->w ? ef_weights_find(b->w, name) : ef_st_find(b->f, name);
 }
 
-static void format_shape(char *out, size_t n, const int64_t *shape, int ndim) {
-    size_t at = 0;
-    out[0] = '\0';
-    for (int i = 0; i <= ndim && at < n; i++) {
-        int c = i == ndim ? snprintf(out + at, n - at, "]")
-                          : snprintf(out + at, n - at, "%s%lld", i ? ", " : "[", (long long)shape[i]);
-        if (c < 0) return;
-        at += (size_t)c;
-    }
-}
 
 /* Marks t (a tensor of b->f) used. A linear search: files hold a few hundred tensors. */
 static void mark_used(vae_bind *b, const ef_st_tensor *t) {
@@ -48,8 +38,8 @@ static ef_status load_from_file(vae_bind *b, const char *name, int ndim, const i
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
     if (!same) {
         char have[160], want[160];
-        format_shape(have, sizeof have, t->shape, t->ndim);
-        format_shape(want, sizeof want, shape, ndim);
+        ef_st_format_shape(have, sizeof have, t->shape, t->ndim);
+        ef_st_format_shape(want, sizeof want, shape, ndim);
         return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has shape %s but the config implies %s", b->label,
                           name, have, want);
     }
