@@ -29,6 +29,9 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_common import compile_driver  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 TOKENIZER_FIXTURE = os.path.join(ROOT, "tests", "fixtures", "clip-tokenizer")
 N_PARAMS_SD1 = 123_060_480
@@ -101,18 +104,6 @@ def make_tokenizer(folder):
     return tok, "rebuilt from open_clip's bpe_simple_vocab_16e6.txt.gz"
 
 
-def compile_driver(build, out):
-    lib = os.path.join(ROOT, build, "libedgefusion.a")
-    if not os.path.exists(lib):
-        sys.exit(f"{lib} not found: run `make BUILD={build} {build}/libedgefusion.a` first")
-    pc = lambda what: subprocess.run(["pkg-config", what, "libcjson", "libutf8proc", "libpng"],  # noqa: E731
-                                     check=True, capture_output=True, text=True).stdout.split()
-    cmd = (["cc", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O2", "-Wall", "-Wextra", "-I" + os.path.join(ROOT, "include"),
-            "-I" + os.path.join(ROOT, "src")] + pc("--cflags") +
-           [os.path.join(ROOT, "tools", "check", "clip_encode.c"), lib] + pc("--libs") + ["-lpthread", "-lm", "-o", out])
-    subprocess.run(cmd, check=True)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build", help="build folder holding libedgefusion.a (default: build)")
@@ -133,7 +124,7 @@ def main():
         tok, tok_src = make_tokenizer(os.path.join(tmp, "tokenizer"))
         print(f"saved to {tmp} (tokenizer: {tok_src})")
         driver = os.path.join(tmp, "clip_encode")
-        compile_driver(args.build, driver)
+        compile_driver(args.build, "clip_encode.c", driver)
 
         worst_bad = False
         for i, prompt in enumerate(PROMPTS):

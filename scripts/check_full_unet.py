@@ -33,6 +33,9 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_common import compile_driver  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 SD_DOWN = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
@@ -64,18 +67,6 @@ def build_model(cfg, seed):
             elif p.ndim == 1:   # GroupNorm / LayerNorm scale
                 p.add_(0.1 * torch.randn(p.shape, generator=g))
     return model
-
-
-def compile_driver(build, out):
-    lib = os.path.join(ROOT, build, "libedgefusion.a")
-    if not os.path.exists(lib):
-        sys.exit(f"{lib} not found: run `make BUILD={build} {build}/libedgefusion.a` first")
-    pc = lambda what: subprocess.run(["pkg-config", what, "libcjson", "libutf8proc", "libpng"],  # noqa: E731
-                                     check=True, capture_output=True, text=True).stdout.split()
-    cmd = (["cc", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O2", "-Wall", "-Wextra", "-I" + os.path.join(ROOT, "include"),
-            "-I" + os.path.join(ROOT, "src")] + pc("--cflags") +
-           [os.path.join(ROOT, "tools", "check", "unet_forward.c"), lib] + pc("--libs") + ["-lpthread", "-lm", "-o", out])
-    subprocess.run(cmd, check=True)
 
 
 def run_driver(driver, unet_dir, inputs, out_file, threads):
@@ -110,7 +101,7 @@ def main():
     bad = False
     try:
         driver = os.path.join(tmp, "unet_forward")
-        compile_driver(args.build, driver)
+        compile_driver(args.build, "unet_forward.c", driver)
         for name in args.models.split(","):
             cfg, want_params = MODELS[name]
             model = build_model(cfg, args.seed)

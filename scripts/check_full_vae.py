@@ -34,6 +34,9 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_common import compile_driver  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 N_PARAMS_SD_VAE = 83_653_863
 N_PARAMS_TAESD_DEC = 1_222_531
@@ -84,18 +87,6 @@ def save_taesd_original(vae, folder):
             dec[f"{int(idx) + 1}.{rest}"] = v
     save_file(enc, os.path.join(folder, "taesd_encoder.safetensors"))
     save_file(dec, os.path.join(folder, "taesd_decoder.safetensors"))
-
-
-def compile_driver(build, out):
-    lib = os.path.join(ROOT, build, "libedgefusion.a")
-    if not os.path.exists(lib):
-        sys.exit(f"{lib} not found: run `make BUILD={build} {build}/libedgefusion.a` first")
-    pc = lambda what: subprocess.run(["pkg-config", what, "libcjson", "libutf8proc", "libpng"],  # noqa: E731
-                                     check=True, capture_output=True, text=True).stdout.split()
-    cmd = (["cc", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O2", "-Wall", "-Wextra", "-I" + os.path.join(ROOT, "include"),
-            "-I" + os.path.join(ROOT, "src")] + pc("--cflags") +
-           [os.path.join(ROOT, "tools", "check", "vae_run.c"), lib] + pc("--libs") + ["-lpthread", "-lm", "-o", out])
-    subprocess.run(cmd, check=True)
 
 
 class Runner:
@@ -256,7 +247,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ef_full_vae_")
     try:
         driver = os.path.join(tmp, "vae_run")
-        compile_driver(args.build, driver)
+        compile_driver(args.build, "vae_run.c", driver)
         run = Runner(driver, tmp, args.threads)
         if not args.skip_taesd:
             check_taesd(run, tmp, args.seed)
