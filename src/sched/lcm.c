@@ -20,16 +20,7 @@ static ef_status lcm_configure(ef_sched *s, const cJSON *cfg, const char *label,
     int64_t orig = 0;
     EF_TRY(ef_json_int(cfg, label, "original_inference_steps", 0, 50, 1, s->n_train, &orig, err));
     s->orig_steps = (int)orig;
-    EF_TRY(ef_json_bool(cfg, label, "clip_sample", 0, 0, &s->clip_sample, err));
-    double range = 1.0;
-    EF_TRY(ef_json_num(cfg, label, "clip_sample_range", 0, 1.0, 0.0, 1e30, &range, err));
-    s->clip_range = (float)range;
-    int one = 1;
-    EF_TRY(ef_json_bool(cfg, label, "set_alpha_to_one", 0, 1, &one, err));
-    s->final_alpha_cumprod = one ? 1.0f : s->alphas_cumprod[0];
-    EF_TRY(ef_sched_read_prediction(s, cfg, label, 1, err));
-    EF_TRY(ef_sched_refuse_true(cfg, label, "thresholding", err));
-    EF_TRY(ef_sched_refuse_true(cfg, label, "rescale_betas_zero_snr", err));
+    EF_TRY(ef_sched_read_ddim_family(s, cfg, label, 0, err));
     EF_TRY(ef_json_num(cfg, label, "timestep_scaling", 0, 10.0, 0.0, 1e30, &s->timestep_scaling, err));
     return EF_OK;
 }

@@ -147,6 +147,10 @@ ef_status ef_euler_set_timesteps_common(ef_sched *s, int n_steps, double strengt
 void      ef_euler_scale_input_common(const ef_sched *s, int idx, const float *x, float *out, size_t n);
 
 /* Shared config readers (they name the field on error). */
+/* The fields DDIM and LCM share: clip_sample (default clip_default), clip_sample_range,
+** set_alpha_to_one (-> final_alpha_cumprod), prediction_type (v allowed), and the refusal of
+** thresholding and rescale_betas_zero_snr. */
+ef_status ef_sched_read_ddim_family(ef_sched *s, const cJSON *cfg, const char *label, int clip_default, ef_err *err);
 ef_status ef_sched_read_prediction(ef_sched *s, const cJSON *cfg, const char *label, int allow_sample, ef_err *err);
 ef_status ef_sched_read_spacing(ef_sched *s, const cJSON *cfg, const char *label, const char *def, ef_err *err);
 ef_status ef_sched_refuse_true(const cJSON *cfg, const char *label, const char *field, ef_err *err);
