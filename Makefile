@@ -29,6 +29,7 @@ TESTBIN   := $(BUILD)/ef_tests
 # Reference kernels: -O3 lets GCC vectorise across output elements; without -mfma or
 # -ffast-math nothing is contracted or reassociated, so results are bit-identical to -O2.
 $(BUILD)/src/kernels/ref/%.o:        EXTRA_CFLAGS = -O3
+$(BUILD)/src/kernels/gemm/%.o:       EXTRA_CFLAGS = -O3
 $(BUILD)/src/kernels/x86/%_avx2.o:   EXTRA_CFLAGS = -mavx2 -mfma -mf16c
 $(BUILD)/src/kernels/x86/%_avx512.o: EXTRA_CFLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 

@@ -206,7 +206,8 @@ const ef_kernels *ef_kernels_select(const ef_cpu_features *f, const char *force)
 /* The reference table (what tests compare every variant against). */
 const ef_kernels *ef_kernels_ref(void);
 
-/* Every built variant, for tests and benchmarks: i in [0, ef_kernels_count()). */
+/* Every built variant this CPU can run (probed on each call), best first, for tests
+** and benchmarks: i in [0, ef_kernels_count()). */
 int               ef_kernels_count(void);
 const ef_kernels *ef_kernels_at(int i);
 
@@ -237,5 +238,10 @@ void ef_k_conv2d_f32__ref(const ef_conv2d_args *a, int ith, int nth);
 void ef_k_upsample2x_f32__ref(const ef_upsample2x_args *a, int ith, int nth);
 void ef_k_geglu_f32__ref(const ef_geglu_args *a, int ith, int nth);
 void ef_k_transpose_f32__ref(const ef_transpose_args *a, int ith, int nth);
+
+/* ---- AVX2 kernels (src/kernels/x86/) ---------------------------------------- */
+
+void ef_k_linear_f32__avx2(const ef_linear_args *a, int ith, int nth);
+void ef_k_conv2d_f32__avx2(const ef_conv2d_args *a, int ith, int nth);
 
 #endif /* EF_KERNELS_KERNELS_H */

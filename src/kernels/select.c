@@ -26,6 +26,25 @@ static const ef_kernels REF = {
     .transpose_f32  = ef_k_transpose_f32__ref,
 };
 
+#if defined(__x86_64__)
+/* AVX2 + FMA + F16C (Haswell, Zen and later): src/kernels/x86/. */
+static const ef_kernels AVX2 = {
+    .name           = "avx2",
+    .linear_f32     = ef_k_linear_f32__avx2,
+    .layer_norm_f32 = ef_k_layer_norm_f32__ref,
+    .group_norm_f32 = ef_k_group_norm_f32__ref,
+    .act_f32        = ef_k_act_f32__ref,
+    .add_f32        = ef_k_add_f32__ref,
+    .softmax_f32    = ef_k_softmax_f32__ref,
+    .attention_f32  = ef_k_attention_f32__ref,
+    .conv2d_f32     = ef_k_conv2d_f32__avx2,
+    .upsample2x_f32 = ef_k_upsample2x_f32__ref,
+    .geglu_f32      = ef_k_geglu_f32__ref,
+    .transpose_f32  = ef_k_transpose_f32__ref,
+};
+static int has_avx2(const ef_cpu_features *f) { return f && f->avx2 && f->fma && f->f16c; }
+#endif
+
 /* Best first. supported(NULL) must be 0 for every variant but ref. */
 static int always(const ef_cpu_features *f) { (void)f; return 1; }
 
@@ -33,6 +52,9 @@ static const struct {
     const ef_kernels *table;
     int (*supported)(const ef_cpu_features *f);
 } VARIANTS[] = {
+#if defined(__x86_64__)
+    {&AVX2, has_avx2},
+#endif
     {&REF, always},
 };
 enum { N_VARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]) };
@@ -50,9 +72,19 @@ const ef_kernels *ef_kernels_select(const ef_cpu_features *f, const char *force)
 
 const ef_kernels *ef_kernels_ref(void) { return &REF; }
 
-int ef_kernels_count(void) { return N_VARIANTS; }
+int ef_kernels_count(void) {
+    ef_cpu_features f = ef_cpu_features_probe();
+    int n = 0;
+    for (int i = 0; i < N_VARIANTS; i++) n += VARIANTS[i].supported(&f) != 0;
+    return n;
+}
 
-const ef_kernels *ef_kernels_at(int i) { return i >= 0 && i < N_VARIANTS ? VARIANTS[i].table : NULL; }
+const ef_kernels *ef_kernels_at(int i) {
+    ef_cpu_features f = ef_cpu_features_probe();
+    for (int v = 0; v < N_VARIANTS; v++)
+        if (VARIANTS[v].supported(&f) && i-- == 0) return VARIANTS[v].table;
+    return NULL;
+}
 
 /* ---- running one entry on the pool ------------------------------------------
 ** ef_pool_run takes void (*)(void *, int, int); each op gets a trampoline that

@@ -1,0 +1,210 @@
+/*
+** gemm.c -- the portable half of the fast linear and conv2d kernels: thread split,
+** cache blocking, B-panel packing (W^T for linear, implicit im2col for conv) and
+** the fused epilogue. The ISA half is one micro-kernel (see gemm.h).
+**
+** Loop nest for thread ith (tiles: MR rows x NR columns; a group: NB panels):
+**   for each column group g of its share
+**     for each depth block k0 (KC)
+**       pack the group's NB panels of B[k0.., g]               (64 KiB, L2)
+**       for each row tile m0 of its share
+**         for each panel: tile = A[m0.., k0..] . panel          (micro-kernel)
+**                         C[m0.., panel] (+)= tile (+ epilogue on the last block)
+** The A rows of one tile (MR x KC, 6 KiB) stay in L1 across the group's panels.
+*/
+#include <string.h>
+
+#include "kernels/gemm/gemm.h"
+
+enum { NG = EF_GEMM_NB * EF_GEMM_NR };   /* columns per group */
+
+typedef void (*pack_fn)(const void *op, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst);
+
+typedef struct gemm_job {
+    int64_t M, N, K;
+    const float *A; int64_t lda;     /* A (M, K) */
+    float *C; int64_t ldc;           /* C (M, N) */
+    const float *bias_n;             /* (N): linear's bias, per column; or NULL */
+    const float *bias_m;             /* (M): conv's bias, per row; or NULL */
+    const float *r; int64_t ldr;     /* residual (M, N) or NULL */
+    int r_in_c;                      /* r == C and K > KC: C starts as r (act is NONE) */
+    ef_act act;
+    pack_fn pack;
+    const void *op;
+} gemm_job;
+
+/* C[m0.., n0..] of one (mr, nw) tile: store, accumulate, or finish (bias, act, residual). */
+static void combine(const gemm_job *g, const float *tile, int64_t m0, int64_t mr, int64_t n0, int64_t nw,
+                    int first, int last) {
+    for (int64_t i = 0; i < mr; i++) {
+        const float *t = tile + i * EF_GEMM_NR;
+        float *c = g->C + (m0 + i) * g->ldc + n0;
+        int fresh = first && !g->r_in_c;   /* C holds nothing of this sum yet */
+        if (!last) {
+            if (fresh) memcpy(c, t, (size_t)nw * sizeof *c);
+            else for (int64_t j = 0; j < nw; j++) c[j] += t[j];
+            continue;
+        }
+        float bm = g->bias_m ? g->bias_m[m0 + i] : 0.0f;
+        const float *rr = g->r && !g->r_in_c ? g->r + (m0 + i) * g->ldr + n0 : NULL;
+        for (int64_t j = 0; j < nw; j++) {
+            float v = fresh ? t[j] : c[j] + t[j];
+            v += g->bias_n ? g->bias_n[n0 + j] : bm;
+            if (g->act != EF_ACT_NONE) v = ef_act_apply(g->act, v);
+            if (rr) v += rr[j];
+            c[j] = v;
+        }
+    }
+}
+
+/* dst[k * MR + i] = a[i * lda + k] for the tile's mr rows; zero rows up to MR. */
+static void pack_a(const float *a, int64_t lda, int64_t mr, int64_t kc, float *dst) {
+    if (mr == EF_GEMM_MR) {
+        const float *a0 = a, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
+        for (int64_t k = 0; k < kc; k++, dst += EF_GEMM_MR) {
+            dst[0] = a0[k]; dst[1] = a1[k]; dst[2] = a2[k];
+            dst[3] = a3[k]; dst[4] = a4[k]; dst[5] = a5[k];
+        }
+        return;
+    }
+    for (int64_t k = 0; k < kc; k++, dst += EF_GEMM_MR)
+        for (int64_t i = 0; i < EF_GEMM_MR; i++) dst[i] = i < mr ? a[i * lda + k] : 0.0f;
+}
+
+/* Splits row tiles or column groups between threads, whichever divides better. */
+static void run(const gemm_job *g, ef_gemm_ukernel_fn uk, int ith, int nth) {
+    _Alignas(64) float bp[EF_GEMM_NB * EF_GEMM_KC * EF_GEMM_NR];   /* NB packed panels */
+    _Alignas(64) float tile[EF_GEMM_MR * EF_GEMM_NR];
+    _Alignas(64) float ap[EF_GEMM_KC * EF_GEMM_MR];                /* one packed row tile */
+    const int64_t mt = (g->M + EF_GEMM_MR - 1) / EF_GEMM_MR, ng = (g->N + NG - 1) / NG;
+    long t0 = 0, t1 = (long)mt, g0 = 0, g1 = (long)ng;
+    if (ng >= 8L * nth || ng >= mt) ef_split_rows((long)ng, ith, nth, &g0, &g1);
+    else ef_split_rows((long)mt, ith, nth, &t0, &t1);
+    if (t0 >= t1 || g0 >= g1) return;
+
+    for (int64_t gi = g0; gi < g1; gi++) {
+        const int64_t n0g = gi * NG;
+        const int64_t npan = (g->N - n0g + EF_GEMM_NR - 1) / EF_GEMM_NR < EF_GEMM_NB
+                                 ? (g->N - n0g + EF_GEMM_NR - 1) / EF_GEMM_NR : EF_GEMM_NB;
+        for (int64_t k0 = 0; k0 < g->K; k0 += EF_GEMM_KC) {
+            const int64_t kc = g->K - k0 < EF_GEMM_KC ? g->K - k0 : EF_GEMM_KC;
+            const int first = k0 == 0, last = k0 + kc == g->K;
+            for (int64_t p = 0; p < npan; p++) {
+                int64_t n0 = n0g + p * EF_GEMM_NR, nw = g->N - n0 < EF_GEMM_NR ? g->N - n0 : EF_GEMM_NR;
+                g->pack(g->op, k0, kc, n0, nw, bp + p * EF_GEMM_KC * EF_GEMM_NR);
+            }
+            for (int64_t t = t0; t < t1; t++) {
+                const int64_t m0 = t * EF_GEMM_MR, mr = g->M - m0 < EF_GEMM_MR ? g->M - m0 : EF_GEMM_MR;
+                pack_a(g->A + m0 * g->lda + k0, g->lda, mr, kc, ap);
+                for (int64_t p = 0; p < npan; p++) {
+                    int64_t n0 = n0g + p * EF_GEMM_NR, nw = g->N - n0 < EF_GEMM_NR ? g->N - n0 : EF_GEMM_NR;
+                    uk(kc, ap, bp + p * EF_GEMM_KC * EF_GEMM_NR, tile);
+                    combine(g, tile, m0, mr, n0, nw, first, last);
+                }
+            }
+        }
+    }
+}
+
+/* ---- linear: B = W^T ----------------------------------------------------------- */
+
+static void pack_linear(const void *op, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst) {
+    const ef_linear_args *a = op;
+    for (int64_t j = 0; j < nw; j++) {
+        const float *w = a->w + (n0 + j) * a->K + k0;   /* row n0 + j of W (N, K) */
+        for (int64_t k = 0; k < kc; k++) dst[k * EF_GEMM_NR + j] = w[k];
+    }
+    for (int64_t j = nw; j < EF_GEMM_NR; j++)
+        for (int64_t k = 0; k < kc; k++) dst[k * EF_GEMM_NR + j] = 0.0f;
+}
+
+void ef_gemm_linear(const ef_linear_args *a, int ith, int nth, ef_gemm_ukernel_fn uk) {
+    int r_in_c = a->r == a->y && a->K > EF_GEMM_KC;
+    if (r_in_c && a->act != EF_ACT_NONE) {   /* act before an in-place residual: never used */
+        ef_k_linear_f32__ref(a, ith, nth);
+        return;
+    }
+    gemm_job g = {
+        .M = a->M, .N = a->N, .K = a->K, .A = a->x, .lda = a->ldx, .C = a->y, .ldc = a->ldy,
+        .bias_n = a->b, .r = a->r, .ldr = a->ldy, .r_in_c = r_in_c, .act = a->act,
+        .pack = pack_linear, .op = a,
+    };
+    run(&g, uk, ith, nth);
+}
+
+/* ---- conv2d: B = im2col(x), packed panel by panel ------------------------------ */
+
+static void pack_conv(const void *op, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst) {
+    const ef_conv2d_args *a = op;
+    const int64_t H = a->H, W = a->W, Wo = a->Wo, s = a->stride, p = a->pad, KK = a->KH * a->KW;
+    if (KK == 1 && s == 1 && p == 0) {   /* 1x1: B row ci is x[ci] itself */
+        for (int64_t k = 0; k < kc; k++) {
+            float *d = dst + k * EF_GEMM_NR;
+            memcpy(d, a->x + (k0 + k) * H * W + n0, (size_t)nw * sizeof *d);
+            for (int64_t j = nw; j < EF_GEMM_NR; j++) d[j] = 0.0f;
+        }
+        return;
+    }
+    const int64_t oy0 = n0 / Wo, ox0 = n0 % Wo;
+    int64_t ci = k0 / KK, ky = k0 % KK / a->KW, kx = k0 % a->KW;
+    if (s == 1 && ox0 + nw <= Wo) {   /* the panel is one run of one output row */
+        for (int64_t k = 0; k < kc; k++) {
+            float *d = dst + k * EF_GEMM_NR;
+            const int64_t iy = oy0 + ky - p, ix = ox0 + kx - p;   /* input of lane 0 */
+            int64_t jlo = 0, jhi = 0;
+            if (iy >= 0 && iy < H) {
+                jlo = ix < 0 ? -ix : 0;
+                jhi = W - ix < nw ? W - ix : nw;
+                if (jhi < jlo) jhi = jlo;
+            }
+            for (int64_t j = 0; j < jlo; j++) d[j] = 0.0f;
+            if (jhi > jlo) memcpy(d + jlo, a->x + (ci * H + iy) * W + ix + jlo, (size_t)(jhi - jlo) * sizeof *d);
+            for (int64_t j = jhi; j < EF_GEMM_NR; j++) d[j] = 0.0f;
+            if (++kx == a->KW) { kx = 0; if (++ky == a->KH) { ky = 0; ci++; } }
+        }
+        return;
+    }
+    int64_t iy0[EF_GEMM_NR], ix0[EF_GEMM_NR];   /* top-left input of each lane's window */
+    for (int64_t j = 0; j < nw; j++) {
+        iy0[j] = ((n0 + j) / Wo) * s - p;
+        ix0[j] = ((n0 + j) % Wo) * s - p;
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        float *d = dst + k * EF_GEMM_NR;
+        const float *xc = a->x + ci * H * W;
+        for (int64_t j = 0; j < nw; j++) {
+            int64_t iy = iy0[j] + ky, ix = ix0[j] + kx;
+            d[j] = iy >= 0 && iy < H && ix >= 0 && ix < W ? xc[iy * W + ix] : 0.0f;
+        }
+        for (int64_t j = nw; j < EF_GEMM_NR; j++) d[j] = 0.0f;
+        if (++kx == a->KW) { kx = 0; if (++ky == a->KH) { ky = 0; ci++; } }
+    }
+}
+
+void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, ef_gemm_ukernel_fn uk) {
+    const int64_t K = a->Cin * a->KH * a->KW;
+    int r_in_c = a->r == a->y && K > EF_GEMM_KC;
+    if (r_in_c && a->act != EF_ACT_NONE) {
+        ef_k_conv2d_f32__ref(a, ith, nth);
+        return;
+    }
+    gemm_job g = {
+        .M = a->Cout, .N = a->Ho * a->Wo, .K = K, .A = a->w, .lda = K, .C = a->y, .ldc = a->Ho * a->Wo,
+        .bias_m = a->b, .r = a->r, .ldr = a->Ho * a->Wo, .r_in_c = r_in_c, .act = a->act,
+        .pack = pack_conv, .op = a,
+    };
+    run(&g, uk, ith, nth);
+}
+
+/* ---- the portable micro-kernel --------------------------------------------------- */
+
+void ef_gemm_ukernel_c(int64_t kc, const float *ap, const float *bp, float *tile) {
+    float acc[EF_GEMM_MR][EF_GEMM_NR];
+    memset(acc, 0, sizeof acc);
+    for (int64_t k = 0; k < kc; k++)
+        for (int i = 0; i < EF_GEMM_MR; i++) {
+            float av = ap[k * EF_GEMM_MR + i];
+            for (int j = 0; j < EF_GEMM_NR; j++) acc[i][j] += av * bp[k * EF_GEMM_NR + j];
+        }
+    memcpy(tile, acc, sizeof acc);
+}

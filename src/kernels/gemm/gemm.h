@@ -1,0 +1,44 @@
+/*
+** gemm.h -- the blocked matrix-multiply driver shared by the SIMD variants of linear
+** and conv2d.
+**
+** Both ops are one product C (M, N) = A (M, K) . B (K, N) with a fused epilogue:
+**   linear:  A = x (tokens, K) read in place, B = W^T, C = y (tokens, N);
+**   conv2d:  A = w (Cout, Cin*KH*KW) read in place (torch layout IS row-major A),
+**            B = im2col(x) (Cin*KH*KW, Ho*Wo), C = y (Cout, Ho*Wo).
+** B is never materialised: the driver packs EF_GEMM_NB panels of KC x NR at a time
+** (W^T rows for linear, shifted input rows for conv: an implicit GEMM with a
+** 16 KiB im2col panel instead of a 9x-size buffer) into a stack buffer, packs each
+** MR-row tile of A (KC x MR, k-major) once per group, and an ISA micro-kernel
+** multiplies the two. Packing costs O(K*N + K*M*N/(NB*NR)) against O(M*N*K) FMAs.
+**
+** Summation order of every output element: K in blocks of EF_GEMM_KC, each block
+** summed by the micro-kernel in k order, blocks added in order; then + bias, act,
+** + residual. It depends on (M, N, K) only, never on the thread split, so results
+** are bit-identical for any thread count.
+*/
+#ifndef EF_KERNELS_GEMM_GEMM_H
+#define EF_KERNELS_GEMM_GEMM_H
+
+#include "kernels/kernels.h"
+
+enum {
+    EF_GEMM_MR = 6,     /* rows of A (and C) per micro-kernel call */
+    EF_GEMM_NR = 16,    /* columns of B (and C) per micro-kernel call */
+    EF_GEMM_KC = 256,   /* depth of one packed panel: 256 x 16 floats = 16 KiB (L1) */
+    EF_GEMM_NB = 8,     /* panels packed together, reused by every row tile (128 KiB) */
+};
+
+/* tile (MR, NR), row stride NR = ap . bp over kc, where ap and bp are packed:
+** ap[k * MR + i] = A[m0 + i][k0 + k], bp[k * NR + j] = B[k0 + k][n0 + j] (both 32-byte
+** aligned). Overwrites tile (32-byte aligned). */
+typedef void (*ef_gemm_ukernel_fn)(int64_t kc, const float *ap, const float *bp, float *tile);
+
+/* Thread ith's share of a linear / conv2d op through micro-kernel uk. */
+void ef_gemm_linear(const ef_linear_args *a, int ith, int nth, ef_gemm_ukernel_fn uk);
+void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, ef_gemm_ukernel_fn uk);
+
+/* The portable micro-kernel (plain C), the spec of the SIMD ones. */
+void ef_gemm_ukernel_c(int64_t kc, const float *ap, const float *bp, float *tile);
+
+#endif /* EF_KERNELS_GEMM_GEMM_H */
