@@ -12,8 +12,8 @@ OPT     ?= -O2
 WERROR  ?=
 CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wstrict-prototypes \
               -Wno-unused-parameter $(WERROR) -Iinclude -Isrc -MMD -MP
-DEPS_CFLAGS := $(shell pkg-config --cflags libcjson libutf8proc libpng 2>/dev/null)
-DEPS_LIBS   := $(shell pkg-config --libs libcjson libutf8proc libpng 2>/dev/null || echo -lcjson -lutf8proc -lpng16)
+DEPS_CFLAGS := $(shell pkg-config --cflags libcjson libutf8proc libpng libcrypto 2>/dev/null)
+DEPS_LIBS   := $(shell pkg-config --libs libcjson libutf8proc libpng libcrypto 2>/dev/null || echo -lcjson -lutf8proc -lpng16 -lcrypto)
 CFLAGS  += $(CFLAGS_BASE) $(OPT) -g $(DEPS_CFLAGS)
 LDLIBS  += $(DEPS_LIBS) -lpthread -lm
 

@@ -14,7 +14,7 @@ def compile_driver(build, source, out):
         sys.exit(f"{lib} not found: run `make BUILD={build} {build}/libedgefusion.a` first")
 
     def pc(what):
-        return subprocess.run(["pkg-config", what, "libcjson", "libutf8proc", "libpng"],
+        return subprocess.run(["pkg-config", what, "libcjson", "libutf8proc", "libpng", "libcrypto"],
                               check=True, capture_output=True, text=True).stdout.split()
 
     cmd = (["cc", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O2", "-Wall", "-Wextra",

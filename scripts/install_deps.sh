@@ -1,10 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages edgefusion needs to build and test.
-#   scripts/install_deps.sh          build + test: compiler, pkg-config, cJSON, utf8proc, libpng
+#   scripts/install_deps.sh          build + test: compiler, pkg-config, cJSON, utf8proc, libpng, libcrypto
 #   scripts/install_deps.sh --dev    also clang + compiler-rt (make fuzz, sanitizers with clang)
 # Runs apt-get through sudo when not root. Safe to run again.
 set -eu
-pkgs="build-essential g++ pkg-config libcjson-dev libutf8proc-dev libpng-dev"
+pkgs="build-essential g++ pkg-config libcjson-dev libutf8proc-dev libpng-dev libssl-dev"
 [ "${1:-}" = "--dev" ] && pkgs="$pkgs clang libclang-rt-dev"
 as_root=""
 [ "$(id -u)" -eq 0 ] || as_root="sudo"
