@@ -10,7 +10,9 @@
 **       for each row tile m0 of its share
 **         for each panel: tile = A[m0.., k0..] . panel          (micro-kernel)
 **                         C[m0.., panel] (+)= tile (+ epilogue on the last block)
-** The A rows of one tile (MR x KC, 6 KiB) stay in L1 across the group's panels.
+** The A rows of one tile (MR x KC, 6 KiB) stay in L1 across the group's panels. Full
+** tiles of all but the last depth block accumulate in C inside the micro-kernel; the
+** last block (and edge tiles) go through a stack tile and combine().
 */
 #include <string.h>
 
@@ -57,25 +59,11 @@ static void combine(const gemm_job *g, const float *tile, int64_t m0, int64_t mr
     }
 }
 
-/* dst[k * MR + i] = a[i * lda + k] for the tile's mr rows; zero rows up to MR. */
-static void pack_a(const float *a, int64_t lda, int64_t mr, int64_t kc, float *dst) {
-    if (mr == EF_GEMM_MR) {
-        const float *a0 = a, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
-        for (int64_t k = 0; k < kc; k++, dst += EF_GEMM_MR) {
-            dst[0] = a0[k]; dst[1] = a1[k]; dst[2] = a2[k];
-            dst[3] = a3[k]; dst[4] = a4[k]; dst[5] = a5[k];
-        }
-        return;
-    }
-    for (int64_t k = 0; k < kc; k++, dst += EF_GEMM_MR)
-        for (int64_t i = 0; i < EF_GEMM_MR; i++) dst[i] = i < mr ? a[i * lda + k] : 0.0f;
-}
-
 /* Splits row tiles or column groups between threads, whichever divides better. */
 static void run(const gemm_job *g, ef_gemm_ukernel_fn uk, int ith, int nth) {
     _Alignas(64) float bp[EF_GEMM_NB * EF_GEMM_KC * EF_GEMM_NR];   /* NB packed panels */
     _Alignas(64) float tile[EF_GEMM_MR * EF_GEMM_NR];
-    _Alignas(64) float ap[EF_GEMM_KC * EF_GEMM_MR];                /* one packed row tile */
+    _Alignas(64) float arows[EF_GEMM_MR * EF_GEMM_KC];             /* a short last row tile */
     const int64_t mt = (g->M + EF_GEMM_MR - 1) / EF_GEMM_MR, ng = (g->N + NG - 1) / NG;
     long t0 = 0, t1 = (long)mt, g0 = 0, g1 = (long)ng;
     if (ng >= 8L * nth || ng >= mt) ef_split_rows((long)ng, ith, nth, &g0, &g1);
@@ -95,11 +83,23 @@ static void run(const gemm_job *g, ef_gemm_ukernel_fn uk, int ith, int nth) {
             }
             for (int64_t t = t0; t < t1; t++) {
                 const int64_t m0 = t * EF_GEMM_MR, mr = g->M - m0 < EF_GEMM_MR ? g->M - m0 : EF_GEMM_MR;
-                pack_a(g->A + m0 * g->lda + k0, g->lda, mr, kc, ap);
+                const float *ap = g->A + m0 * g->lda + k0;
+                int64_t lda = g->lda;
+                if (mr < EF_GEMM_MR) {   /* copy the rows there are; zeros for the rest */
+                    memset(arows, 0, sizeof arows);
+                    for (int64_t i = 0; i < mr; i++) memcpy(arows + i * kc, ap + i * g->lda, (size_t)kc * sizeof *ap);
+                    ap = arows;
+                    lda = kc;
+                }
                 for (int64_t p = 0; p < npan; p++) {
                     int64_t n0 = n0g + p * EF_GEMM_NR, nw = g->N - n0 < EF_GEMM_NR ? g->N - n0 : EF_GEMM_NR;
-                    uk(kc, ap, bp + p * EF_GEMM_KC * EF_GEMM_NR, tile);
-                    combine(g, tile, m0, mr, n0, nw, first, last);
+                    const float *bpp = bp + p * EF_GEMM_KC * EF_GEMM_NR;
+                    if (!last && mr == EF_GEMM_MR && nw == EF_GEMM_NR) {   /* straight into C */
+                        uk(kc, ap, lda, bpp, g->C + m0 * g->ldc + n0, g->ldc, !first || g->r_in_c);
+                    } else {
+                        uk(kc, ap, lda, bpp, tile, EF_GEMM_NR, 0);
+                        combine(g, tile, m0, mr, n0, nw, first, last);
+                    }
                 }
             }
         }
@@ -198,13 +198,15 @@ void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, ef_gemm_ukernel_f
 
 /* ---- the portable micro-kernel --------------------------------------------------- */
 
-void ef_gemm_ukernel_c(int64_t kc, const float *ap, const float *bp, float *tile) {
+void ef_gemm_ukernel_c(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
+                       int accumulate) {
     float acc[EF_GEMM_MR][EF_GEMM_NR];
     memset(acc, 0, sizeof acc);
     for (int64_t k = 0; k < kc; k++)
         for (int i = 0; i < EF_GEMM_MR; i++) {
-            float av = ap[k * EF_GEMM_MR + i];
+            float av = a[i * lda + k];
             for (int j = 0; j < EF_GEMM_NR; j++) acc[i][j] += av * bp[k * EF_GEMM_NR + j];
         }
-    memcpy(tile, acc, sizeof acc);
+    for (int i = 0; i < EF_GEMM_MR; i++)
+        for (int j = 0; j < EF_GEMM_NR; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }

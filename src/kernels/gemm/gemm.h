@@ -8,9 +8,9 @@
 **            B = im2col(x) (Cin*KH*KW, Ho*Wo), C = y (Cout, Ho*Wo).
 ** B is never materialised: the driver packs EF_GEMM_NB panels of KC x NR at a time
 ** (W^T rows for linear, shifted input rows for conv: an implicit GEMM with a
-** 16 KiB im2col panel instead of a 9x-size buffer) into a stack buffer, packs each
-** MR-row tile of A (KC x MR, k-major) once per group, and an ISA micro-kernel
-** multiplies the two. Packing costs O(K*N + K*M*N/(NB*NR)) against O(M*N*K) FMAs.
+** 16 KiB im2col panel instead of a 9x-size buffer) into a stack buffer, and an ISA
+** micro-kernel multiplies MR rows of A, read in place, with each panel, accumulating
+** in C. Packing costs O(K*N) per op against O(M*N*K) FMAs.
 **
 ** Summation order of every output element: K in blocks of EF_GEMM_KC, each block
 ** summed by the micro-kernel in k order, blocks added in order; then + bias, act,
@@ -29,16 +29,18 @@ enum {
     EF_GEMM_NB = 8,     /* panels packed together, reused by every row tile (128 KiB) */
 };
 
-/* tile (MR, NR), row stride NR = ap . bp over kc, where ap and bp are packed:
-** ap[k * MR + i] = A[m0 + i][k0 + k], bp[k * NR + j] = B[k0 + k][n0 + j] (both 32-byte
-** aligned). Overwrites tile (32-byte aligned). */
-typedef void (*ef_gemm_ukernel_fn)(int64_t kc, const float *ap, const float *bp, float *tile);
+/* c (MR, NR), row stride ldc, = [c +] A[0..MR) rows (row stride lda) [k0, k0+kc) . bp,
+** where bp is a packed panel: bp[k * NR + j] = B[k0 + k][n0 + j] (32-byte aligned).
+** accumulate = 0 overwrites c, 1 adds to it. */
+typedef void (*ef_gemm_ukernel_fn)(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
+                                   int accumulate);
 
 /* Thread ith's share of a linear / conv2d op through micro-kernel uk. */
 void ef_gemm_linear(const ef_linear_args *a, int ith, int nth, ef_gemm_ukernel_fn uk);
 void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, ef_gemm_ukernel_fn uk);
 
 /* The portable micro-kernel (plain C), the spec of the SIMD ones. */
-void ef_gemm_ukernel_c(int64_t kc, const float *ap, const float *bp, float *tile);
+void ef_gemm_ukernel_c(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
+                       int accumulate);
 
 #endif /* EF_KERNELS_GEMM_GEMM_H */
