@@ -129,7 +129,7 @@ static void test_linear(ef_test *t) {
                 }
             for (int vi = 0; vi < ef_kernels_count(); vi++) {
                 const ef_kernels *kv = ef_kernels_at(vi);
-                ef_linear_args a = {x, w, variant >= 1 ? b : NULL, NULL, y1, M, N, K, ldx, ldy, act};
+                ef_linear_args a = {x, w, variant >= 1 ? b : NULL, NULL, y1, M, N, K, ldx, ldy, act, EF_W_F32};
                 if (variant >= 3) {   /* in-place residual: y starts as r */
                     memcpy(y1, r, (size_t)(M * ldy) * sizeof *y1);
                     memcpy(y3, r, (size_t)(M * ldy) * sizeof *y3);
@@ -155,13 +155,15 @@ static void test_linear(ef_test *t) {
 /* ---- norms ---------------------------------------------------------------------- */
 
 static void test_layer_norm(ef_test *t) {
-    static const int64_t shapes[][2] = {{1, 1}, {1, 3}, {3, 17}, {77, 32}, {5, 129}, {2, 768}};
+    /* D around the 8-lane width and past the avx2 kernel's 2048-float statistics blocks */
+    static const int64_t shapes[][2] = {{1, 1}, {1, 3}, {3, 17}, {77, 32}, {5, 129}, {2, 768},
+                                        {4, 7}, {3, 8}, {5, 9}, {2, 2048}, {3, 4099}, {1, 5000}};
     ef_pool *p3 = pool3(t);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t R = shapes[s][0], D = shapes[s][1];
         size_t n = (size_t)(R * D);
         float *x = rnd(n, 50 + s, 2.0f), *g = rnd((size_t)D, 60 + s, 1.0f), *be = rnd((size_t)D, 70 + s, 1.0f);
-        for (size_t i = 0; i < n; i++) x[i] += 3.0f;   /* a nonzero mean */
+        for (size_t i = 0; i < n; i++) x[i] += s >= 9 ? 1000.0f : 3.0f;   /* a nonzero mean; large in the last ones */
         double *want = malloc(n * sizeof *want);
         for (int affine = 0; affine < 2; affine++) {
             for (int64_t r = 0; r < R; r++) {
@@ -196,15 +198,26 @@ static void test_layer_norm(ef_test *t) {
 }
 
 static void test_group_norm(ef_test *t) {
-    static const int64_t shapes[][3] = {{1, 1, 1}, {3, 17, 3}, {6, 17, 3}, {32, 77, 8}, {64, 129, 32}, {8, 1, 2}};
+    /* C, S, G, fused act, affine (0: gamma = beta = NULL). Channel rows around the 8-lane
+    ** width, groups past the avx2 kernel's 2048-float statistics blocks, the UNet's
+    ** GroupNorm(32) + SiLU, every activation. */
+    static const int64_t shapes[][5] = {
+        {1, 1, 1, EF_ACT_NONE, 1}, {3, 17, 3, EF_ACT_SILU, 1}, {6, 17, 3, EF_ACT_NONE, 1},
+        {32, 77, 8, EF_ACT_SILU, 1}, {64, 129, 32, EF_ACT_NONE, 1}, {8, 1, 2, EF_ACT_SILU, 1},
+        {4, 7, 2, EF_ACT_SILU, 1}, {4, 8, 4, EF_ACT_SILU, 0}, {6, 9, 3, EF_ACT_NONE, 0},
+        {64, 4097, 32, EF_ACT_SILU, 1}, {320, 64, 32, EF_ACT_SILU, 1}, {4, 1100, 2, EF_ACT_NONE, 1},
+        {1, 4099, 1, EF_ACT_SILU, 1}, {6, 17, 2, EF_ACT_GELU, 1}, {6, 17, 2, EF_ACT_QUICK_GELU, 1},
+        {6, 17, 2, EF_ACT_GELU_TANH, 1}, {6, 17, 2, EF_ACT_RELU, 1},
+    };
     ef_pool *p3 = pool3(t);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t C = shapes[s][0], S = shapes[s][1], G = shapes[s][2], cg = C / G;
+        int affine = shapes[s][4] != 0;
         size_t n = (size_t)(C * S);
         float *x = rnd(n, 80 + s, 1.5f), *g = rnd((size_t)C, 90 + s, 1.0f), *be = rnd((size_t)C, 100 + s, 1.0f);
-        for (size_t i = 0; i < n; i++) x[i] -= 2.0f;
+        for (size_t i = 0; i < n; i++) x[i] -= S > 4096 ? 500.0f : 2.0f;   /* a nonzero mean; large in the longest */
         double *want = malloc(n * sizeof *want);
-        ef_act act = s % 2 ? EF_ACT_SILU : EF_ACT_NONE;
+        ef_act act = (ef_act)shapes[s][3];
         for (int64_t gi = 0; gi < G; gi++) {
             const float *xg = x + gi * cg * S;
             double mean = 0, var = 0;
@@ -215,7 +228,8 @@ static void test_group_norm(ef_test *t) {
             for (int64_t c = 0; c < cg; c++)
                 for (int64_t j = 0; j < S; j++) {
                     int64_t ch = gi * cg + c;
-                    double v = (xg[c * S + j] - mean) / sqrt(var + 1e-6) * g[ch] + be[ch];
+                    double v = (xg[c * S + j] - mean) / sqrt(var + 1e-6);
+                    if (affine) v = v * g[ch] + be[ch];
                     want[ch * S + j] = act_d(act, v);
                 }
         }
@@ -223,13 +237,13 @@ static void test_group_norm(ef_test *t) {
             const ef_kernels *kv = ef_kernels_at(vi);
             float *y1 = malloc(n * sizeof *y1), *y3 = malloc(n * sizeof *y3);
             memcpy(y3, x, n * sizeof *y3);
-            ef_group_norm_args a = {x, y1, g, be, C, S, G, 1e-6f, act};
+            ef_group_norm_args a = {x, y1, affine ? g : NULL, affine ? be : NULL, C, S, G, 1e-6f, act};
             ef_kernels_group_norm(kv, NULL, &a);
             a.x = y3; a.y = y3;
             ef_kernels_group_norm(kv, p3, &a);
             char label[80];
-            snprintf(label, sizeof label, "%s group_norm C%lld S%lld G%lld act%d", kv->name, (long long)C, (long long)S,
-                     (long long)G, (int)act);
+            snprintf(label, sizeof label, "%s group_norm C%lld S%lld G%lld act%d affine%d", kv->name, (long long)C,
+                     (long long)S, (long long)G, (int)act, affine);
             CHECK_REF(t, label, y1, want, n, (double)(cg * S));
             CHECK_SAME(t, label, y1, y3, n);
             free(y1); free(y3);
@@ -242,12 +256,19 @@ static void test_group_norm(ef_test *t) {
 /* ---- elementwise ------------------------------------------------------------------ */
 
 static void test_act_add(ef_test *t) {
-    static const int64_t sizes[] = {1, 3, 17, 129, 1000};
+    /* lengths around the 8 and 16-lane steps; the last one sweeps [-25, 25] densely */
+    static const int64_t sizes[] = {1, 3, 17, 129, 1000, 7, 8, 9, 15, 16, 4099};
     ef_pool *p3 = pool3(t);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t n = (size_t)sizes[s];
         float *x = rnd(n, 110 + s, 6.0f), *b = rnd(n, 120 + s, 1.0f);
-        if (n >= 17) { x[0] = 30.0f; x[1] = -30.0f; x[2] = 100.0f; x[3] = -100.0f; x[4] = 0.0f; }
+        if (n > 4096)
+            for (size_t i = 0; i < n; i++) x[i] = -25.0f + 50.0f * (float)i / (float)n;
+        if (n >= 17) {   /* exp overflow and underflow in every activation */
+            static const float big[] = {30.0f, -30.0f, 100.0f, -100.0f, 0.0f, 20.0f, -20.0f, 90.0f, -90.0f,
+                                        -5.5f, 88.8f, -88.8f, 52.5f, -52.5f, 1e30f, -1e30f};
+            memcpy(x, big, sizeof big);
+        }
         double *want = malloc(n * sizeof *want);
         float *y1 = malloc(n * sizeof *y1), *y3 = malloc(n * sizeof *y3);
         for (int vi = 0; vi < ef_kernels_count(); vi++) {
@@ -263,26 +284,56 @@ static void test_act_add(ef_test *t) {
                 snprintf(label, sizeof label, "%s act%d n%zu", kv->name, act, n);
                 CHECK_REF(t, label, y1, want, n, 1);
                 CHECK_SAME(t, label, y1, y3, n);
-                for (size_t i = 0; i < n; i++) EF_CHECK_NEAR(t, y1[i], ef_act_apply((ef_act)act, x[i]), 0);
+                if (kv == ef_kernels_ref())   /* the ref kernel is ef_act_apply; others are held to the tolerance */
+                    for (size_t i = 0; i < n; i++) EF_CHECK_NEAR(t, y1[i], ef_act_apply((ef_act)act, x[i]), 0);
             }
             for (size_t i = 0; i < n; i++) want[i] = (double)x[i] + b[i];
             ef_add_args ad = {x, b, y1, (int64_t)n};
             ef_kernels_add(kv, p3, &ad);
             snprintf(label, sizeof label, "%s add n%zu", kv->name, n);
             CHECK_REF(t, label, y1, want, n, 1);
+            memcpy(y3, b, n * sizeof *y3);   /* in place over b, 1 thread */
+            ef_add_args ai = {x, y3, y3, (int64_t)n};
+            ef_kernels_add(kv, NULL, &ai);
+            CHECK_SAME(t, label, y1, y3, n);
         }
         free(x); free(b); free(want); free(y1); free(y3);
+    }
+    /* +-inf, NaN, +-0, huge and tiny inputs: every variant gives what the scalar forms give
+    ** (the same NaN, inf and 0; finite values within 1e-6 relative) */
+    static const float sx[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 3e38f, -3e38f, 1e-30f, -1e-30f};
+    const size_t ns = sizeof sx / sizeof sx[0];
+    float sy[sizeof sx / sizeof sx[0]];
+    for (int vi = 0; vi < ef_kernels_count(); vi++) {
+        const ef_kernels *kv = ef_kernels_at(vi);
+        for (int act = EF_ACT_NONE; act < EF_ACT_COUNT; act++) {
+            ef_act_args a = {sx, sy, (int64_t)ns, (ef_act)act};
+            ef_kernels_act(kv, NULL, &a);
+            for (size_t i = 0; i < ns; i++) {
+                float w = ef_act_apply((ef_act)act, sx[i]);
+                int same = isnan(w) ? isnan(sy[i]) != 0 : isinf(w) || w == 0.0f ? sy[i] == w
+                                                                                  : fabsf(sy[i] - w) <= 1e-6f * fabsf(w);
+                EF_CHECK_MSG(t, same,
+                             "%s act%d at %g: %g, scalar %g", kv->name, act, sx[i], sy[i], w);
+            }
+        }
     }
     ef_pool_free(p3);
 }
 
 static void test_softmax(ef_test *t) {
-    static const int64_t shapes[][2] = {{1, 1}, {3, 17}, {77, 77}, {5, 129}, {1, 1000}};
+    /* the shapes from the 6th on have -inf entries (masked logits), never a whole row */
+    static const int64_t shapes[][2] = {{1, 1}, {3, 17}, {77, 77}, {5, 129}, {1, 1000},
+                                        {2, 7}, {3, 8}, {3, 9}, {4, 16}, {9, 33}, {2, 4099}};
     ef_pool *p3 = pool3(t);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int64_t R = shapes[s][0], N = shapes[s][1];
         size_t n = (size_t)(R * N);
         float *x = rnd(n, 130 + s, 20.0f);   /* large logits: the max shift matters */
+        if (s >= 5)
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t j = 1; j < N; j++)
+                    if ((j + r) % 3 == 1) x[r * N + j] = -INFINITY;
         double *want = malloc(n * sizeof *want);
         for (int64_t r = 0; r < R; r++) {
             double mx = -INFINITY, sum = 0;
@@ -305,6 +356,20 @@ static void test_softmax(ef_test *t) {
             free(y1); free(y3);
         }
         free(x); free(want);
+    }
+    /* a row of all -inf gives NaN (torch, and the reference); the next row is unharmed */
+    float xs[2 * 11], ys[2 * 11];
+    for (int j = 0; j < 11; j++) { xs[j] = -INFINITY; xs[11 + j] = (float)j; }
+    for (int vi = 0; vi < ef_kernels_count(); vi++) {
+        const ef_kernels *kv = ef_kernels_at(vi);
+        ef_softmax_args a = {xs, ys, 2, 11};
+        ef_kernels_softmax(kv, p3, &a);
+        int nan_row = 1, finite_row = 1;
+        for (int j = 0; j < 11; j++) {
+            nan_row &= isnan(ys[j]) != 0;
+            finite_row &= ys[11 + j] > 0.0f && ys[11 + j] < 1.0f;
+        }
+        EF_CHECK_MSG(t, nan_row && finite_row, "%s softmax all -inf row: %g ..., next row %g ...", kv->name, ys[0], ys[11]);
     }
     ef_pool_free(p3);
 }
@@ -391,7 +456,7 @@ static void conv2d_naive(const ef_conv2d_args *a, double *y) {
                         for (int64_t kx = 0; kx < a->KW; kx++) {
                             int64_t iy = oy * a->stride + ky - a->pad, ix = ox * a->stride + kx - a->pad;
                             if (iy < 0 || iy >= a->H || ix < 0 || ix >= a->W) continue;
-                            acc += (double)a->w[((co * a->Cin + ci) * a->KH + ky) * a->KW + kx] *
+                            acc += (double)((const float *)a->w)[((co * a->Cin + ci) * a->KH + ky) * a->KW + kx] *
                                    a->x[(ci * a->H + iy) * a->W + ix];
                         }
                 size_t o = (size_t)((co * a->Ho + oy) * a->Wo + ox);
@@ -456,34 +521,46 @@ static void test_conv2d(ef_test *t) {
 }
 
 static void test_upsample2x(ef_test *t) {
-    const int64_t C = 3, H = 5, W = 7;
-    float *x = rnd((size_t)(C * H * W), 300, 1.0f);
-    float *y = malloc((size_t)(C * 4 * H * W) * sizeof *y);
+    /* C, H, W: rows around the 8-lane step */
+    static const int64_t shapes[][3] = {{3, 5, 7}, {1, 1, 1}, {2, 3, 8}, {4, 2, 9}, {3, 3, 17}, {5, 4, 32}, {2, 1, 33}};
     ef_pool *p3 = pool3(t);
-    for (int vi = 0; vi < ef_kernels_count(); vi++) {
-        ef_upsample2x_args a = {x, y, C, H, W};
-        ef_kernels_upsample2x(ef_kernels_at(vi), p3, &a);
-        int bad = 0;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t i = 0; i < 2 * H; i++)
-                for (int64_t j = 0; j < 2 * W; j++)
-                    bad += y[(c * 2 * H + i) * 2 * W + j] != x[(c * H + i / 2) * W + j / 2];
-        EF_CHECK_INT(t, bad, 0);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t C = shapes[s][0], H = shapes[s][1], W = shapes[s][2];
+        float *x = rnd((size_t)(C * H * W), 300 + s, 1.0f);
+        float *y = malloc((size_t)(C * 4 * H * W) * sizeof *y);
+        for (int vi = 0; vi < ef_kernels_count(); vi++) {
+            for (int threads = 1; threads <= 3; threads += 2) {
+                memset(y, 0, (size_t)(C * 4 * H * W) * sizeof *y);
+                ef_upsample2x_args a = {x, y, C, H, W};
+                ef_kernels_upsample2x(ef_kernels_at(vi), threads == 3 ? p3 : NULL, &a);
+                int bad = 0;
+                for (int64_t c = 0; c < C; c++)
+                    for (int64_t i = 0; i < 2 * H; i++)
+                        for (int64_t j = 0; j < 2 * W; j++)
+                            bad += y[(c * 2 * H + i) * 2 * W + j] != x[(c * H + i / 2) * W + j / 2];
+                EF_CHECK_MSG(t, bad == 0, "%s upsample2x C%lld H%lld W%lld, %d threads: %d wrong",
+                             ef_kernels_at(vi)->name, (long long)C, (long long)H, (long long)W, threads, bad);
+            }
+        }
+        free(x);
+        free(y);
     }
     ef_pool_free(p3);
-    free(x);
-    free(y);
 }
 
 /* ---- geglu, transpose (UNet) ---------------------------------------------------- */
 
 static void test_geglu(ef_test *t) {
-    static const int64_t shapes[][2] = {{1, 1}, {3, 17}, {77, 40}, {129, 5}, {16, 1280}};   /* R, F */
+    static const int64_t shapes[][2] = {{1, 1}, {3, 17}, {77, 40}, {129, 5}, {16, 1280},   /* R, F */
+                                        {2, 7}, {3, 8}, {3, 9}, {2, 4099}};
     ef_pool *p3 = pool3(t);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int64_t R = shapes[s][0], F = shapes[s][1], ldx = 2 * F + 3, ldy = F + 1;
         float *x = rnd((size_t)(R * ldx), 500 + s, 4.0f);
-        if (F >= 17) { x[F] = 30.0f; x[F + 1] = -30.0f; x[F + 2] = 0.0f; }   /* gate extremes */
+        if (F >= 17) {   /* gate extremes: exp overflow/underflow, GELU's far negative tail */
+            static const float gx[] = {30.0f, -30.0f, 0.0f, 20.0f, -20.0f, 90.0f, -90.0f, -5.5f, -3.7f, 1e30f, -1e30f};
+            memcpy(x + F, gx, sizeof gx);
+        }
         double *want = malloc((size_t)(R * F) * sizeof *want);
         float *y1 = malloc((size_t)(R * F) * sizeof *y1), *y3 = malloc((size_t)(R * ldy) * sizeof *y3);
         float *xi = malloc((size_t)(R * ldx) * sizeof *xi), *got = malloc((size_t)(R * F) * sizeof *got);
@@ -513,7 +590,9 @@ static void test_geglu(ef_test *t) {
 }
 
 static void test_transpose(ef_test *t) {
-    static const int64_t shapes[][2] = {{1, 1}, {1, 7}, {7, 1}, {3, 17}, {33, 65}, {320, 64}, {77, 40}};   /* M, N */
+    /* M, N: 8x8 blocks with row and column leftovers, several 64x64 tiles, tall and wide */
+    static const int64_t shapes[][2] = {{1, 1}, {1, 7}, {7, 1}, {3, 17}, {33, 65}, {320, 64}, {77, 40},
+                                        {8, 8}, {9, 17}, {16, 9}, {64, 64}, {129, 70}, {4099, 9}, {10, 300}};
     ef_pool *p3 = pool3(t);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int64_t M = shapes[s][0], N = shapes[s][1];
@@ -554,6 +633,105 @@ static void test_transpose(ef_test *t) {
     ef_pool_free(p3);
 }
 
+/* ---- narrow weights ---------------------------------------------------------------
+** f16 / bf16 / q8 matrices (wmat.h): the storage round trip, then linear and conv2d of
+** every variant against the naive double product with the dequantized weights. */
+
+static void test_narrow_weights(ef_test *t) {
+    ef_pool *p3 = pool3(t);
+    for (int wt = EF_W_F16; wt < EF_W_COUNT; wt++) {
+        /* storage: rows of 1, 7 and 300 values; q8 within half a step of each value */
+        const int64_t R = 5, C = 300;
+        float *src = rnd((size_t)(R * C), 900 + wt, 3.0f), *deq = malloc((size_t)(R * C) * sizeof *deq);
+        for (int64_t k = 0; k < C; k++) src[2 * C + k] = 0.0f;   /* an all-zero row: scale 0 */
+        void *blob = malloc(ef_wmat_bytes((ef_wtype)wt, R, C));
+        ef_wmat_from_f32(blob, (ef_wtype)wt, src, R, C);
+        double worst = 0;
+        for (int64_t r = 0; r < R; r++) {
+            ef_wmat_row_f32(blob, (ef_wtype)wt, R, C, r, 0, C, deq + r * C);
+            float amax = 0;
+            for (int64_t k = 0; k < C; k++) amax = fmaxf(amax, fabsf(src[r * C + k]));
+            for (int64_t k = 0; k < C; k++) {
+                double e = fabs((double)deq[r * C + k] - src[r * C + k]);
+                double bound = wt == EF_W_Q8 ? amax / 127.0 * 0.5 * (1 + 1e-6) : fabs(src[r * C + k]) * (wt == EF_W_F16 ? 1.0 / 2048 : 1.0 / 256);
+                if (e > bound + 1e-30 && e - bound > worst) worst = e - bound;
+            }
+        }
+        EF_CHECK_MSG(t, worst == 0, "%s: round trip exceeds its bound by %g", ef_wtype_name((ef_wtype)wt), worst);
+        EF_CHECK(t, ef_wmat_bytes((ef_wtype)wt, INT64_MAX / 2, 4) == 0);
+        free(src); free(deq); free(blob);
+
+        /* linear: M, N, K with several depth blocks, column groups and tails */
+        static const int64_t lin[][3] = {{7, 37, 300}, {77, 130, 64}, {1, 20, 600}};
+        for (size_t s = 0; s < sizeof lin / sizeof lin[0]; s++) {
+            const int64_t M = lin[s][0], N = lin[s][1], K = lin[s][2];
+            float *x = rnd((size_t)(M * K), 910 + s, 1.0f), *w = rnd((size_t)(N * K), 920 + s, 0.5f);
+            float *b = rnd((size_t)N, 930 + s, 1.0f), *y1 = malloc((size_t)(M * N) * sizeof *y1);
+            float *y3 = malloc((size_t)(M * N) * sizeof *y3), *wd = malloc((size_t)(N * K) * sizeof *wd);
+            double *want = malloc((size_t)(M * N) * sizeof *want);
+            void *wq = malloc(ef_wmat_bytes((ef_wtype)wt, N, K));
+            ef_wmat_from_f32(wq, (ef_wtype)wt, w, N, K);
+            for (int64_t n = 0; n < N; n++) ef_wmat_row_f32(wq, (ef_wtype)wt, N, K, n, 0, K, wd + n * K);
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < N; n++) {
+                    double acc = b[n];
+                    for (int64_t k = 0; k < K; k++) acc += (double)x[m * K + k] * wd[n * K + k];
+                    want[m * N + n] = acc;
+                }
+            for (int vi = 0; vi < ef_kernels_count(); vi++) {
+                const ef_kernels *kv = ef_kernels_at(vi);
+                ef_linear_args a = {x, wq, b, NULL, y1, M, N, K, K, N, EF_ACT_NONE, (ef_wtype)wt};
+                ef_kernels_linear(kv, NULL, &a);
+                a.y = y3;
+                ef_kernels_linear(kv, p3, &a);
+                char label[96];
+                snprintf(label, sizeof label, "%s linear %s M%lld N%lld K%lld", kv->name, ef_wtype_name((ef_wtype)wt),
+                         (long long)M, (long long)N, (long long)K);
+                CHECK_REF(t, label, y1, want, (size_t)(M * N), (double)K);
+                CHECK_SAME(t, label, y1, y3, (size_t)(M * N));
+            }
+            free(x); free(w); free(b); free(y1); free(y3); free(wd); free(want); free(wq);
+        }
+
+        /* conv2d 3x3 and 1x1: Cin, H, W, Cout, k, stride */
+        static const int64_t cv[][6] = {{40, 9, 20, 13, 3, 1}, {33, 10, 10, 8, 3, 2}, {300, 4, 4, 7, 1, 1}};
+        for (size_t s = 0; s < sizeof cv / sizeof cv[0]; s++) {
+            ef_conv2d_args a = {0};
+            a.Cin = cv[s][0]; a.H = cv[s][1]; a.W = cv[s][2]; a.Cout = cv[s][3]; a.KH = a.KW = cv[s][4];
+            a.stride = cv[s][5]; a.pad = a.KH / 2; a.wt = (ef_wtype)wt;
+            a.Ho = (a.H + 2 * a.pad - a.KH) / a.stride + 1;
+            a.Wo = (a.W + 2 * a.pad - a.KW) / a.stride + 1;
+            const int64_t Kc = a.Cin * a.KH * a.KW;
+            size_t ny = (size_t)(a.Cout * a.Ho * a.Wo);
+            float *x = rnd((size_t)(a.Cin * a.H * a.W), 940 + s, 1.0f), *w = rnd((size_t)(a.Cout * Kc), 950 + s, 0.5f);
+            float *b = rnd((size_t)a.Cout, 960 + s, 1.0f), *wd = malloc((size_t)(a.Cout * Kc) * sizeof *wd);
+            float *y1 = malloc(ny * sizeof *y1), *y3 = malloc(ny * sizeof *y3);
+            double *want = malloc(ny * sizeof *want);
+            void *wq = malloc(ef_wmat_bytes((ef_wtype)wt, a.Cout, Kc));
+            ef_wmat_from_f32(wq, (ef_wtype)wt, w, a.Cout, Kc);
+            for (int64_t r = 0; r < a.Cout; r++) ef_wmat_row_f32(wq, (ef_wtype)wt, a.Cout, Kc, r, 0, Kc, wd + r * Kc);
+            a.x = x; a.b = b; a.w = wd; a.wt = EF_W_F32;
+            conv2d_naive(&a, want);   /* with the dequantized weights */
+            a.w = wq; a.wt = (ef_wtype)wt;
+            for (int vi = 0; vi < ef_kernels_count(); vi++) {
+                const ef_kernels *kv = ef_kernels_at(vi);
+                char label[96];
+                snprintf(label, sizeof label, "%s conv2d %s %lldx%lldx%lld->%lld k%lld", kv->name,
+                         ef_wtype_name((ef_wtype)wt), (long long)a.Cin, (long long)a.H, (long long)a.W,
+                         (long long)a.Cout, (long long)a.KH);
+                a.y = y1;
+                ef_kernels_conv2d(kv, NULL, &a);
+                CHECK_REF(t, label, y1, want, ny, (double)Kc);
+                a.y = y3;
+                ef_kernels_conv2d(kv, p3, &a);
+                CHECK_SAME(t, label, y1, y3, ny);
+            }
+            free(x); free(w); free(b); free(wd); free(y1); free(y3); free(want); free(wq);
+        }
+    }
+    ef_pool_free(p3);
+}
+
 const ef_test_case ef_suite_kernels[] = {
     {"select", test_select},
     {"linear", test_linear},
@@ -566,5 +744,6 @@ const ef_test_case ef_suite_kernels[] = {
     {"upsample2x", test_upsample2x},
     {"geglu", test_geglu},
     {"transpose", test_transpose},
+    {"narrow_weights", test_narrow_weights},
     {0, 0},
 };

@@ -291,11 +291,14 @@ static void test_load_modes(ef_test *t) {
     ef_unet *a = NULL, *b = NULL, *c = NULL;
     EF_CHECK_INT(t, ef_unet_load(dir, NULL, 1, &a, &err), EF_OK);
     EF_CHECK_INT(t, ef_unet_load(dir, NULL, 0, &b, &err), EF_OK);
-    EF_CHECK_INT(t, ef_unet_load_remap(dir, NULL, 1, 1, &c, &err), EF_OK);
+    EF_CHECK_INT(t, ef_unet_load_remap(dir, NULL, 1, 1, EF_W_F32, &c, &err), EF_OK);
     if (a && b && c) {
-        size_t n = (size_t)ef_unet_n_params(a) * sizeof(float);
+        size_t n = (size_t)a->n_vec * sizeof(float);
+        EF_CHECK(t, a->n_vec == b->n_vec && a->n_vec == c->n_vec && a->mats_bytes == c->mats_bytes);
         EF_CHECK(t, memcmp(a->weights, b->weights, n) == 0);
         EF_CHECK(t, memcmp(a->weights, c->weights, n) == 0);
+        EF_CHECK(t, memcmp(a->mats, b->mats, a->mats_bytes) == 0);
+        EF_CHECK(t, memcmp(a->mats, c->mats, a->mats_bytes) == 0);
         /* and the same network: every view bound, the same output */
         float sample[4 * 8 * 8], text[3 * 16], wemb[16], oa[4 * 8 * 8], oc[4 * 8 * 8];
         ef_test_fill_random(sample, 4 * 8 * 8, 11);
@@ -307,6 +310,27 @@ static void test_load_modes(ef_test *t) {
         EF_CHECK_INT(t, ef_unet_forward(a, NULL, NULL, sample, 500.0f, text, wemb, oa, &err), EF_OK);
         EF_CHECK_INT(t, ef_unet_forward(c, NULL, NULL, sample, 500.0f, text, wemb, oc, &err), EF_OK);
         EF_CHECK(t, memcmp(oa, oc, sizeof oa) == 0);
+        /* narrow matrix storage: the same network within each type's rounding, with
+        ** 1/2 (f16, bf16) and ~1/4 (q8) of the matrix bytes */
+        static const double MAX_NMSE[EF_W_COUNT] = {0, 1e-5, 1e-3, 3e-3};   /* measured: 2.1e-6, 1.2e-4, 4.8e-4 */
+        for (int wt = EF_W_F16; wt < EF_W_COUNT; wt++) {
+            ef_unet *q = NULL;
+            EF_CHECK_INT(t, ef_unet_load_typed(dir, NULL, 1, (ef_wtype)wt, &q, &err), EF_OK);
+            if (!q) continue;
+            EF_CHECK_INT(t, ef_unet_plan(q, 8, 8, 3, &err), EF_OK);
+            EF_CHECK_INT(t, ef_unet_forward(q, NULL, NULL, sample, 500.0f, text, wemb, oc, &err), EF_OK);
+            double se = 0, sw = 0;
+            for (size_t i = 0; i < sizeof oa / sizeof oa[0]; i++) {
+                se += ((double)oc[i] - oa[i]) * ((double)oc[i] - oa[i]);
+                sw += (double)oa[i] * oa[i];
+            }
+            printf("    unet-sd15-lcm %-4s matrices %7zu bytes (f32 %zu), output nmse vs f32 %.3g\n", ef_wtype_name((ef_wtype)wt),
+                         q->mats_bytes, a->mats_bytes, se / sw);
+            EF_CHECK_MSG(t, se / sw < MAX_NMSE[wt], "%s: nmse %g", ef_wtype_name((ef_wtype)wt), se / sw);
+            EF_CHECK(t, q->mats_bytes < a->mats_bytes * (wt == EF_W_Q8 ? 0.3 : 0.52));
+            EF_CHECK(t, q->n_vec == a->n_vec && q->n_params == a->n_params);
+            ef_unet_free(q);
+        }
     }
     ef_unet_free(a);
     ef_unet_free(b);
@@ -521,14 +545,14 @@ static void test_weight_errors(ef_test *t) {
     EF_CHECK_MSG(t, strstr(err.msg, "missing tensor") && strstr(err.msg, gone) && strstr(err.msg, "diffusion_pytorch_model"),
                  "msg: %s", err.msg);
     EF_CHECK(t, m == NULL);
-    EF_CHECK_INT(t, ef_unet_load_remap(tmp, NULL, 1, 1, &m, &err), EF_ERR_FORMAT);
+    EF_CHECK_INT(t, ef_unet_load_remap(tmp, NULL, 1, 1, EF_W_F32, &m, &err), EF_ERR_FORMAT);
     EF_CHECK_MSG(t, strstr(err.msg, gone), "msg: %s", err.msg);
 
     /* extra tensors are refused by name (plain load and re-mapping load) */
     EF_CHECK(t, rewrite_st(src, st, NULL, "down_blocks.0.attentions.0.extra.weight"));
     EF_CHECK_INT(t, ef_unet_load(tmp, NULL, 0, &m, &err), EF_ERR_FORMAT);
     EF_CHECK_MSG(t, strstr(err.msg, "unexpected") && strstr(err.msg, "down_blocks.0.attentions.0.extra.weight"), "msg: %s", err.msg);
-    EF_CHECK_INT(t, ef_unet_load_remap(tmp, NULL, 1, 1, &m, &err), EF_ERR_FORMAT);
+    EF_CHECK_INT(t, ef_unet_load_remap(tmp, NULL, 1, 1, EF_W_F32, &m, &err), EF_ERR_FORMAT);
     EF_CHECK_MSG(t, strstr(err.msg, "unexpected") && strstr(err.msg, "extra.weight"), "remap msg: %s", err.msg);
 
     /* LCM weights under a config without time_cond_proj_dim: cond_proj is unexplained */

@@ -25,6 +25,7 @@
 
 #include "core/platform.h"
 #include "core/threadpool.h"
+#include "kernels/wmat.h"
 
 /* Elementwise activations (also fused into linear). */
 typedef enum ef_act {
@@ -43,16 +44,18 @@ float ef_act_apply(ef_act act, float x);
 /* ---- op arguments ----------------------------------------------------------- */
 
 /* y = act(x @ W^T + b) + r, torch Linear layout. y must not alias x or W; r may be y
-** (an in-place residual add). b and r may be NULL. */
+** (an in-place residual add). b and r may be NULL. W is stored as wt (wmat.h; a
+** zero-initialised wt is f32). */
 typedef struct ef_linear_args {
     const float *x;      /* x (M, K), row stride ldx >= K */
-    const float *w;      /* W (N, K), contiguous: one row per output */
+    const void  *w;      /* W (N, K), contiguous: one row per output, stored as wt */
     const float *b;      /* b (N) or NULL */
     const float *r;      /* r (M, N), row stride ldy, or NULL: added after act */
     float       *y;      /* y (M, N), row stride ldy >= N */
     int64_t      M, N, K;
     int64_t      ldx, ldy;
     ef_act       act;
+    ef_wtype     wt;
 } ef_linear_args;
 
 /* Layer norm over the last dim: y = (x - mean) / sqrt(var + eps) * gamma + beta, with
@@ -124,10 +127,11 @@ typedef struct ef_attention_args {
 **   y[co, oy, ox] = act(b[co] + sum_{ci,ky,kx} w[co, ci, ky, kx] * x[ci, oy*s+ky-p, ox*s+kx-p]) + r[co, oy, ox]
 ** with Ho = (H + 2p - KH) / s + 1, Wo likewise. The sum runs over ci, then ky, then kx
 ** in that order for every output element. y must not alias x or w; r may be y. b, r
-** may be NULL. */
+** may be NULL. w is stored as wt: a (Cout, Cin*KH*KW) matrix (wmat.h); a wt other than
+** f32 needs KH*KW <= 121. */
 typedef struct ef_conv2d_args {
     const float *x;      /* x (Cin, H, W) contiguous */
-    const float *w;      /* w (Cout, Cin, KH, KW) contiguous, torch Conv2d layout */
+    const void  *w;      /* w (Cout, Cin, KH, KW) contiguous, torch Conv2d layout, stored as wt */
     const float *b;      /* b (Cout) or NULL */
     const float *r;      /* r (Cout, Ho, Wo) or NULL: added after act (residual) */
     float       *y;      /* y (Cout, Ho, Wo) contiguous */
@@ -135,6 +139,7 @@ typedef struct ef_conv2d_args {
     int64_t      stride, pad;
     int64_t      Ho, Wo;  /* must equal the formula above (checked by callers) */
     ef_act       act;
+    ef_wtype     wt;
 } ef_conv2d_args;
 
 /* Nearest-neighbour 2x upsampling, channel-major: y[c, 2i+di, 2j+dj] = x[c, i, j]. */
@@ -243,5 +248,13 @@ void ef_k_transpose_f32__ref(const ef_transpose_args *a, int ith, int nth);
 
 void ef_k_linear_f32__avx2(const ef_linear_args *a, int ith, int nth);
 void ef_k_conv2d_f32__avx2(const ef_conv2d_args *a, int ith, int nth);
+void ef_k_layer_norm_f32__avx2(const ef_layer_norm_args *a, int ith, int nth);
+void ef_k_group_norm_f32__avx2(const ef_group_norm_args *a, int ith, int nth);
+void ef_k_act_f32__avx2(const ef_act_args *a, int ith, int nth);
+void ef_k_add_f32__avx2(const ef_add_args *a, int ith, int nth);
+void ef_k_softmax_f32__avx2(const ef_softmax_args *a, int ith, int nth);
+void ef_k_upsample2x_f32__avx2(const ef_upsample2x_args *a, int ith, int nth);
+void ef_k_geglu_f32__avx2(const ef_geglu_args *a, int ith, int nth);
+void ef_k_transpose_f32__avx2(const ef_transpose_args *a, int ith, int nth);
 
 #endif /* EF_KERNELS_KERNELS_H */

@@ -31,16 +31,16 @@ static const ef_kernels REF = {
 static const ef_kernels AVX2 = {
     .name           = "avx2",
     .linear_f32     = ef_k_linear_f32__avx2,
-    .layer_norm_f32 = ef_k_layer_norm_f32__ref,
-    .group_norm_f32 = ef_k_group_norm_f32__ref,
-    .act_f32        = ef_k_act_f32__ref,
-    .add_f32        = ef_k_add_f32__ref,
-    .softmax_f32    = ef_k_softmax_f32__ref,
+    .layer_norm_f32 = ef_k_layer_norm_f32__avx2,
+    .group_norm_f32 = ef_k_group_norm_f32__avx2,
+    .act_f32        = ef_k_act_f32__avx2,
+    .add_f32        = ef_k_add_f32__avx2,
+    .softmax_f32    = ef_k_softmax_f32__avx2,
     .attention_f32  = ef_k_attention_f32__ref,
     .conv2d_f32     = ef_k_conv2d_f32__avx2,
-    .upsample2x_f32 = ef_k_upsample2x_f32__ref,
-    .geglu_f32      = ef_k_geglu_f32__ref,
-    .transpose_f32  = ef_k_transpose_f32__ref,
+    .upsample2x_f32 = ef_k_upsample2x_f32__avx2,
+    .geglu_f32      = ef_k_geglu_f32__avx2,
+    .transpose_f32  = ef_k_transpose_f32__avx2,
 };
 static int has_avx2(const ef_cpu_features *f) { return f && f->avx2 && f->fma && f->f16c; }
 #endif

@@ -82,12 +82,12 @@ static void run_unet(unet_run *r, int64_t h, int64_t w, const float *sample, flo
         timestep_embedding(c, C0, t, t_sin);
         if (tcond) {
             const int64_t Dc = c->time_cond_proj_dim;
-            ef_linear_args cp = {tcond, m->t_cond_w, NULL, t_sin, t_sin, 1, C0, Dc, Dc, C0, EF_ACT_NONE};
+            ef_linear_args cp = {tcond, m->t_cond_w, NULL, t_sin, t_sin, 1, C0, Dc, Dc, C0, EF_ACT_NONE, m->wt};
             ef_kernels_linear(k, r->pool, &cp);
         }
-        ef_linear_args l1 = {t_sin, m->t_lin1_w, m->t_lin1_b, NULL, t_hid, 1, Dt, C0, C0, Dt, EF_ACT_SILU};
+        ef_linear_args l1 = {t_sin, m->t_lin1_w, m->t_lin1_b, NULL, t_hid, 1, Dt, C0, C0, Dt, EF_ACT_SILU, m->wt};
         ef_kernels_linear(k, r->pool, &l1);
-        ef_linear_args l2 = {t_hid, m->t_lin2_w, m->t_lin2_b, NULL, temb, 1, Dt, Dt, Dt, Dt, EF_ACT_SILU};
+        ef_linear_args l2 = {t_hid, m->t_lin2_w, m->t_lin2_b, NULL, temb, 1, Dt, Dt, Dt, Dt, EF_ACT_SILU, m->wt};
         ef_kernels_linear(k, r->pool, &l2);
     }
     r->temb = temb;
@@ -101,7 +101,7 @@ static void run_unet(unet_run *r, int64_t h, int64_t w, const float *sample, flo
     skip_c[ns] = C0;
     if (!r->dry) {
         ef_conv2d_args ci = {sample, m->conv_in_w, m->conv_in_b, NULL, skip[ns], c->in_channels, H, W, C0, 3, 3, 1, 1,
-                             H, W, EF_ACT_NONE};
+                             H, W, EF_ACT_NONE, m->wt};
         ef_kernels_conv2d(k, r->pool, &ci);
     }
     hook(r, "conv_in", skip[ns], C0, H, W);
@@ -184,7 +184,7 @@ static void run_unet(unet_run *r, int64_t h, int64_t w, const float *sample, flo
         ef_group_norm_args gn = {cur, tmp, m->norm_out_g, m->norm_out_b, C0, h * w, G, (float)c->norm_eps, EF_ACT_SILU};
         ef_kernels_group_norm(k, r->pool, &gn);
         ef_conv2d_args co = {tmp, m->conv_out_w, m->conv_out_b, NULL, out, C0, h, w, c->out_channels, 3, 3, 1, 1, h,
-                             w, EF_ACT_NONE};
+                             w, EF_ACT_NONE, m->wt};
         ef_kernels_conv2d(k, r->pool, &co);
     }
 }

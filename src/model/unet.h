@@ -87,6 +87,12 @@ typedef struct ef_unet ef_unet;
 ** is NULL and err names the file, field or tensor. */
 ef_status ef_unet_load(const char *component_dir, const char *variant, int use_mmap, ef_unet **out, ef_err *err);
 
+/* ef_unet_load storing the matrices of every convolution and linear layer as wt
+** (kernels/wmat.h: f16, bf16, or q8 = int8 with a scale per output channel), converted
+** from the file's dtype at load; norms and biases stay f32. */
+ef_status ef_unet_load_typed(const char *component_dir, const char *variant, int use_mmap, ef_wtype wt, ef_unet **out,
+                             ef_err *err);
+
 /* Sizes the activation arena for latents of h x w and n_tokens text tokens: a dry run
 ** of the forward pass through a measuring arena, then one allocation of exactly its
 ** high-water mark (replacing any previous plan). h and w must be multiples of

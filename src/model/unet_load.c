@@ -2,11 +2,12 @@
 ** unet_load.c -- ef_unet_load/free: config, the block skeleton it implies, and the
 ** binding of every weight by its diffusers name into one f32 arena.
 **
-** One walk over the skeleton (bind_all) runs in three modes: COUNT sizes the arena
-** (no file), LOAD converts each tensor into it with shape checks, MARK re-marks every
-** expected name on a fresh file handle so ef_weights_check_all_used can refuse
-** unexplained tensors. The q/k/v projections of self-attention and k/v of
-** cross-attention are bound back to back, so each is one fused matrix.
+** One walk over the skeleton (bind_all) runs in three modes: COUNT sizes the arenas
+** (no file), LOAD converts each tensor into them with shape checks, MARK re-marks
+** every expected name on a fresh file handle so ef_weights_check_all_used can refuse
+** unexplained tensors. Vectors go to an f32 arena, matrices to a second arena in the
+** model's storage type (f32, f16, bf16 or q8: kernels/wmat.h). The q/k/v projections
+** of self-attention and k/v of cross-attention are bound as one fused matrix each.
 **
 ** Resident memory: converting touches every page of a mmapped file, and those pages
 ** count in the process's RSS until unmapped. With use_mmap the file is therefore
@@ -113,49 +114,91 @@ typedef struct binder {
     size_t       remap_bytes; /* re-map after this many converted file bytes */
     size_t       touched;     /* file bytes converted since w was opened */
     int          reopened;    /* w was re-mapped at least once during LOAD */
-    float       *base;        /* the f32 arena (LOAD) */
-    int64_t      at;          /* floats bound so far */
+    float       *base;        /* the f32 vector arena (LOAD) */
+    int64_t      at;          /* vector floats bound so far */
+    char        *mbase;       /* the matrix arena (LOAD) */
+    size_t       mat;         /* matrix bytes bound so far (64-byte aligned blobs) */
+    ef_wtype     wt;          /* how matrices are stored */
+    int64_t      n_params;
 } binder;
 
-/* Binds tensor "<prefix>.<suffix>" of shape (d[0..ndim)) at the arena cursor: LOAD sets
-** *dst to its view; COUNT and MARK leave *dst alone (MARK runs on a loaded model). */
-static ef_status bind(binder *b, const char *prefix, const char *suffix, int ndim, int64_t d0, int64_t d1, int64_t d2,
-                      int64_t d3, const float **dst, ef_err *err) {
-    char name[256];
-    if (prefix[0]) snprintf(name, sizeof name, "%s.%s", prefix, suffix);
-    else snprintf(name, sizeof name, "%s", suffix);
-    const int64_t shape[4] = {d0, d1, d2, d3};
-    int64_t numel = 1;
-    for (int i = 0; i < ndim; i++) numel *= shape[i];   /* config dims are range-checked: no overflow */
-    if (b->mode == BIND_MARK) {
-        ef_weights_ignore(b->w, name);
-    } else if (b->mode == BIND_LOAD) {
-        const ef_st_tensor *t = ef_weights_find(b->w, name);
-        if (t && b->use_mmap && b->touched > 0 && b->touched + t->nbytes > b->remap_bytes) {
-            ef_weights_free(b->w);   /* unmaps: the converted pages leave the resident set */
-            b->w = NULL;
-            EF_TRY(ef_weights_open(b->dir, b->variant, 1, &b->w, err));
-            b->touched = 0;
-            b->reopened = 1;
-            t = ef_weights_find(b->w, name);
-        }
-        EF_TRY(ef_weights_load_f32(b->w, name, ndim, shape, b->base + b->at, err));
-        b->touched += t ? t->nbytes : 0;
-        *dst = b->base + b->at;
+static void tensor_name(char *name, size_t n, const char *prefix, const char *suffix) {
+    if (prefix[0]) snprintf(name, n, "%s.%s", prefix, suffix);
+    else snprintf(name, n, "%s", suffix);
+}
+
+/* Converts tensor name (shape[0..ndim)) to f32 into dst, re-mapping the file first when
+** REMAP_BYTES of it have been converted since the last mapping (see the file comment). */
+static ef_status load_f32(binder *b, const char *name, int ndim, const int64_t *shape, float *dst, ef_err *err) {
+    const ef_st_tensor *t = ef_weights_find(b->w, name);
+    if (t && b->use_mmap && b->touched > 0 && b->touched + t->nbytes > b->remap_bytes) {
+        ef_weights_free(b->w);   /* unmaps: the converted pages leave the resident set */
+        b->w = NULL;
+        EF_TRY(ef_weights_open(b->dir, b->variant, 1, &b->w, err));
+        b->touched = 0;
+        b->reopened = 1;
+        t = ef_weights_find(b->w, name);
     }
-    b->at += numel;
+    EF_TRY(ef_weights_load_f32(b->w, name, ndim, shape, dst, err));
+    b->touched += t ? t->nbytes : 0;
     return EF_OK;
 }
 
-static ef_status bind_vec(binder *b, const char *p, const char *s, int64_t n, const float **dst, ef_err *err) {
-    return bind(b, p, s, 1, n, 0, 0, 0, dst, err);
+/* Binds vector "<prefix>.<suffix>" (n floats) at the vector cursor: LOAD sets *dst to
+** its view; COUNT and MARK leave *dst alone (MARK runs on a loaded model). */
+static ef_status bind_vec(binder *b, const char *prefix, const char *suffix, int64_t n, const float **dst, ef_err *err) {
+    char name[256];
+    tensor_name(name, sizeof name, prefix, suffix);
+    if (b->mode == BIND_MARK) {
+        ef_weights_ignore(b->w, name);
+    } else if (b->mode == BIND_LOAD) {
+        EF_TRY(load_f32(b, name, 1, &n, b->base + b->at, err));
+        *dst = b->base + b->at;
+    }
+    b->at += n;
+    b->n_params += n;
+    return EF_OK;
 }
-static ef_status bind_mat(binder *b, const char *p, const char *s, int64_t r, int64_t c, const float **dst, ef_err *err) {
-    return bind(b, p, s, 2, r, c, 0, 0, dst, err);
+
+/* Binds the tensors "<prefix>.<suffix[i]>", i < n_parts, each of shape (rows, d1[, d2,
+** d3]) (ndim 2 or 4), as ONE matrix (n_parts*rows, d1*d2*d3) stored as b->wt at the
+** matrix cursor: the fused q/k/v projections are one blob, so one product computes
+** all three. Narrow types go through an f32 staging buffer. */
+static ef_status bind_mats(binder *b, const char *prefix, const char *const *suffix, int n_parts, int ndim, int64_t rows,
+                           int64_t d1, int64_t d2, int64_t d3, const void **dst, ef_err *err) {
+    const int64_t shape[4] = {rows, d1, d2, d3}, R = n_parts * rows, C = ndim == 4 ? d1 * d2 * d3 : d1;
+    const size_t bytes = ef_wmat_bytes(b->wt, R, C);   /* config dims are range-checked: no overflow */
+    char name[256];
+    if (b->mode == BIND_MARK) {
+        for (int i = 0; i < n_parts; i++) {
+            tensor_name(name, sizeof name, prefix, suffix[i]);
+            ef_weights_ignore(b->w, name);
+        }
+    } else if (b->mode == BIND_LOAD) {
+        void *blob = b->mbase + b->mat;
+        float *f32 = b->wt == EF_W_F32 ? blob : malloc((size_t)(R * C) * sizeof *f32);
+        if (!f32) return ef_err_set(err, EF_ERR_NOMEM, "unet: out of memory converting %s.%s", prefix, suffix[0]);
+        ef_status rc = EF_OK;
+        for (int i = 0; i < n_parts && rc == EF_OK; i++) {
+            tensor_name(name, sizeof name, prefix, suffix[i]);
+            rc = load_f32(b, name, ndim, shape, f32 + (int64_t)i * rows * C, err);
+        }
+        if (rc == EF_OK && b->wt != EF_W_F32) ef_wmat_from_f32(blob, b->wt, f32, R, C);
+        if (f32 != blob) free(f32);
+        if (rc != EF_OK) return rc;
+        *dst = blob;
+    }
+    b->mat += (bytes + 63) & ~(size_t)63;
+    b->n_params += R * C;
+    return EF_OK;
 }
-static ef_status bind_conv(binder *b, const char *p, const char *s, int64_t co, int64_t ci, int64_t k, const float **dst,
+
+static ef_status bind_mat(binder *b, const char *p, const char *s, int64_t r, int64_t c, const void **dst, ef_err *err) {
+    return bind_mats(b, p, &s, 1, 2, r, c, 1, 1, dst, err);
+}
+static ef_status bind_conv(binder *b, const char *p, const char *s, int64_t co, int64_t ci, int64_t k, const void **dst,
                            ef_err *err) {
-    return bind(b, p, s, 4, co, ci, k, k, dst, err);
+    return bind_mats(b, p, &s, 1, 4, co, ci, k, k, dst, err);
 }
 
 static ef_status bind_resnet(binder *b, const ef_unet *m, const char *p, unet_resnet *r, ef_err *err) {
@@ -178,29 +221,25 @@ static ef_status bind_resnet(binder *b, const ef_unet *m, const char *p, unet_re
 }
 
 /* proj_in / proj_out: a Linear (C, C) or a 1x1 Conv (C, C, 1, 1); same floats. */
-static ef_status bind_proj(binder *b, const ef_unet *m, const char *p, const char *s, int64_t C, const float **dst,
+static ef_status bind_proj(binder *b, const ef_unet *m, const char *p, const char *s, int64_t C, const void **dst,
                            ef_err *err) {
     if (m->cfg.use_linear_projection) return bind_mat(b, p, s, C, C, dst, err);
     return bind_conv(b, p, s, C, C, 1, dst, err);
 }
 
 static ef_status bind_tblock(binder *b, const ef_unet *m, const char *p, int64_t C, unet_tblock *t, ef_err *err) {
+    static const char *const QKV[] = {"attn1.to_q.weight", "attn1.to_k.weight", "attn1.to_v.weight"};
+    static const char *const KV[] = {"attn2.to_k.weight", "attn2.to_v.weight"};
     const int64_t Dctx = m->cfg.cross_attention_dim, F = 4 * C;
-    const float *wk = NULL, *wv = NULL;
     EF_TRY(bind_vec(b, p, "norm1.weight", C, &t->norm1_g, err));
     EF_TRY(bind_vec(b, p, "norm1.bias", C, &t->norm1_b, err));
-    EF_TRY(bind_mat(b, p, "attn1.to_q.weight", C, C, &t->w_qkv, err));
-    EF_TRY(bind_mat(b, p, "attn1.to_k.weight", C, C, &wk, err));
-    EF_TRY(bind_mat(b, p, "attn1.to_v.weight", C, C, &wv, err));
-    EF_ASSERT(b->mode != BIND_LOAD || (wk == t->w_qkv + C * C && wv == wk + C * C));
+    EF_TRY(bind_mats(b, p, QKV, 3, 2, C, C, 1, 1, &t->w_qkv, err));
     EF_TRY(bind_mat(b, p, "attn1.to_out.0.weight", C, C, &t->w_o1, err));
     EF_TRY(bind_vec(b, p, "attn1.to_out.0.bias", C, &t->b_o1, err));
     EF_TRY(bind_vec(b, p, "norm2.weight", C, &t->norm2_g, err));
     EF_TRY(bind_vec(b, p, "norm2.bias", C, &t->norm2_b, err));
     EF_TRY(bind_mat(b, p, "attn2.to_q.weight", C, C, &t->w_q2, err));
-    EF_TRY(bind_mat(b, p, "attn2.to_k.weight", C, Dctx, &t->w_kv2, err));
-    EF_TRY(bind_mat(b, p, "attn2.to_v.weight", C, Dctx, &wv, err));
-    EF_ASSERT(b->mode != BIND_LOAD || wv == t->w_kv2 + C * Dctx);
+    EF_TRY(bind_mats(b, p, KV, 2, 2, C, Dctx, 1, 1, &t->w_kv2, err));
     EF_TRY(bind_mat(b, p, "attn2.to_out.0.weight", C, C, &t->w_o2, err));
     EF_TRY(bind_vec(b, p, "attn2.to_out.0.bias", C, &t->b_o2, err));
     EF_TRY(bind_vec(b, p, "norm3.weight", C, &t->norm3_g, err));
@@ -254,6 +293,8 @@ static ef_status bind_all(binder *b, ef_unet *m, ef_err *err) {
     const int n = c->n_stages;
     const int64_t C0 = c->block_out[0];
     b->at = 0;
+    b->mat = 0;
+    b->n_params = 0;
     EF_TRY(bind_conv(b, "conv_in", "weight", C0, c->in_channels, 3, &m->conv_in_w, err));
     EF_TRY(bind_vec(b, "conv_in", "bias", C0, &m->conv_in_b, err));
     EF_TRY(bind_mat(b, "time_embedding", "linear_1.weight", m->t_dim, m->t_in, &m->t_lin1_w, err));
@@ -290,7 +331,7 @@ static ef_status load_weights(ef_unet *m, binder *b, ef_err *err) {
     EF_TRY(ef_weights_open(b->dir, b->variant, b->use_mmap, &b->w, err));
     b->mode = BIND_LOAD;
     EF_TRY(bind_all(b, m, err));
-    EF_ASSERT(b->at == m->n_params);
+    EF_ASSERT(b->n_params == m->n_params);
     if (b->reopened) {   /* the marks of earlier mappings are gone: mark every name again */
         ef_weights_free(b->w);
         b->w = NULL;
@@ -302,7 +343,7 @@ static ef_status load_weights(ef_unet *m, binder *b, ef_err *err) {
 }
 
 static ef_status load_into(ef_unet *m, const char *dir, const char *variant, int use_mmap, size_t remap_bytes,
-                           ef_err *err) {
+                           ef_wtype wt, ef_err *err) {
     char path[4096];
     if (!ef_path_join(path, sizeof path, dir, "config.json"))
         return ef_err_set(err, EF_ERR_INVALID_ARG, "unet: path too long: %s", dir);
@@ -313,34 +354,46 @@ static ef_status load_into(ef_unet *m, const char *dir, const char *variant, int
     if (rc != EF_OK) return rc;
     EF_TRY(build_skeleton(m, err));
 
-    binder b = {BIND_COUNT, NULL, dir, variant, use_mmap, remap_bytes, 0, 0, NULL, 0};
+    binder b = {.mode = BIND_COUNT, .dir = dir, .variant = variant, .use_mmap = use_mmap, .remap_bytes = remap_bytes,
+                .wt = wt};
     EF_TRY(bind_all(&b, m, err));
-    m->n_params = b.at;
+    m->n_params = b.n_params;
+    m->n_vec = b.at;
+    m->mats_bytes = b.mat;
+    m->wt = wt;
     size_t bytes;
-    if (!ef_mul_size((size_t)m->n_params, sizeof(float), &bytes))
+    if (!ef_mul_size((size_t)b.at, sizeof(float), &bytes))
         return ef_err_set(err, EF_ERR_NOMEM, "unet: %lld parameters do not fit in memory", (long long)m->n_params);
     m->weights = malloc(bytes ? bytes : 1);
-    if (!m->weights)
+    m->mats = aligned_alloc(64, b.mat ? b.mat : 64);
+    if (!m->weights || !m->mats)
         return ef_err_set(err, EF_ERR_NOMEM, "unet: out of memory for %lld parameters (%zu bytes)",
-                          (long long)m->n_params, bytes);
+                          (long long)m->n_params, bytes + b.mat);
     b.base = m->weights;
+    b.mbase = m->mats;
     rc = load_weights(m, &b, err);
     ef_weights_free(b.w);
     return rc;
 }
 
 ef_status ef_unet_load(const char *component_dir, const char *variant, int use_mmap, ef_unet **out, ef_err *err) {
-    return ef_unet_load_remap(component_dir, variant, use_mmap, REMAP_BYTES, out, err);
+    return ef_unet_load_typed(component_dir, variant, use_mmap, EF_W_F32, out, err);
+}
+
+ef_status ef_unet_load_typed(const char *component_dir, const char *variant, int use_mmap, ef_wtype wt, ef_unet **out,
+                             ef_err *err) {
+    return ef_unet_load_remap(component_dir, variant, use_mmap, REMAP_BYTES, wt, out, err);
 }
 
 ef_status ef_unet_load_remap(const char *component_dir, const char *variant, int use_mmap, size_t remap_bytes,
-                             ef_unet **out, ef_err *err) {
+                             ef_wtype wt, ef_unet **out, ef_err *err) {
     if (!out) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_unet_load: out is NULL");
     *out = NULL;
     if (!component_dir) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_unet_load: component_dir is NULL");
     ef_unet *m = calloc(1, sizeof *m);
     if (!m) return ef_err_set(err, EF_ERR_NOMEM, "unet: out of memory");
-    ef_status rc = load_into(m, component_dir, variant, use_mmap, remap_bytes, err);
+    if ((int)wt < 0 || wt >= EF_W_COUNT) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_unet_load: bad weight type %d", (int)wt);
+    ef_status rc = load_into(m, component_dir, variant, use_mmap, remap_bytes, wt, err);
     if (rc != EF_OK) {
         ef_unet_free(m);
         return rc;
@@ -357,6 +410,7 @@ void ef_unet_free(ef_unet *m) {
     }
     block_free(&m->mid);
     free(m->weights);
+    free(m->mats);
     ef_arena_free(&m->arena);
     free(m);
 }

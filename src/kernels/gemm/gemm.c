@@ -20,11 +20,13 @@
 
 enum { NG = EF_GEMM_NB * EF_GEMM_NR };   /* columns per group */
 
-typedef void (*pack_fn)(const void *op, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst);
+typedef struct gemm_job gemm_job;
+typedef void (*pack_fn)(const gemm_job *g, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst);
 
-typedef struct gemm_job {
+struct gemm_job {
     int64_t M, N, K;
-    const float *A; int64_t lda;     /* A (M, K) */
+    const void *A; int64_t lda;      /* A (M, K): f32 rows of stride lda, or an at matrix */
+    ef_wtype at;
     float *C; int64_t ldc;           /* C (M, N) */
     const float *bias_n;             /* (N): linear's bias, per column; or NULL */
     const float *bias_m;             /* (M): conv's bias, per row; or NULL */
@@ -32,8 +34,9 @@ typedef struct gemm_job {
     int r_in_c;                      /* r == C and K > KC: C starts as r (act is NONE) */
     ef_act act;
     pack_fn pack;
-    const void *op;
-} gemm_job;
+    const void *op;                  /* the op's args, for pack */
+    const ef_gemm_isa *isa;
+};
 
 /* C[m0.., n0..] of one (mr, nw) tile: store, accumulate, or finish (bias, act, residual). */
 static void combine(const gemm_job *g, const float *tile, int64_t m0, int64_t mr, int64_t n0, int64_t nw,
@@ -60,7 +63,8 @@ static void combine(const gemm_job *g, const float *tile, int64_t m0, int64_t mr
 }
 
 /* Splits row tiles or column groups between threads, whichever divides better. */
-static void run(const gemm_job *g, ef_gemm_ukernel_fn uk, int ith, int nth) {
+static void run(const gemm_job *g, int ith, int nth) {
+    const ef_gemm_ukernel_fn uk = g->isa->uk;
     _Alignas(64) float bp[EF_GEMM_NB * EF_GEMM_KC * EF_GEMM_NR];   /* NB packed panels */
     _Alignas(64) float tile[EF_GEMM_MR * EF_GEMM_NR];
     _Alignas(64) float arows[EF_GEMM_MR * EF_GEMM_KC];             /* a short last row tile */
@@ -79,15 +83,18 @@ static void run(const gemm_job *g, ef_gemm_ukernel_fn uk, int ith, int nth) {
             const int first = k0 == 0, last = k0 + kc == g->K;
             for (int64_t p = 0; p < npan; p++) {
                 int64_t n0 = n0g + p * EF_GEMM_NR, nw = g->N - n0 < EF_GEMM_NR ? g->N - n0 : EF_GEMM_NR;
-                g->pack(g->op, k0, kc, n0, nw, bp + p * EF_GEMM_KC * EF_GEMM_NR);
+                g->pack(g, k0, kc, n0, nw, bp + p * EF_GEMM_KC * EF_GEMM_NR);
             }
             for (int64_t t = t0; t < t1; t++) {
                 const int64_t m0 = t * EF_GEMM_MR, mr = g->M - m0 < EF_GEMM_MR ? g->M - m0 : EF_GEMM_MR;
-                const float *ap = g->A + m0 * g->lda + k0;
+                const float *ap = (const float *)g->A + m0 * g->lda + k0;
                 int64_t lda = g->lda;
-                if (mr < EF_GEMM_MR) {   /* copy the rows there are; zeros for the rest */
+                if (mr < EF_GEMM_MR || g->at != EF_W_F32) {   /* widen/copy the rows there are; zeros for the rest */
                     memset(arows, 0, sizeof arows);
-                    for (int64_t i = 0; i < mr; i++) memcpy(arows + i * kc, ap + i * g->lda, (size_t)kc * sizeof *ap);
+                    for (int64_t i = 0; i < mr; i++) {
+                        if (g->at == EF_W_F32) memcpy(arows + i * kc, ap + i * g->lda, (size_t)kc * sizeof *ap);
+                        else g->isa->wrow(g->A, g->at, g->M, g->K, m0 + i, k0, kc, arows + i * kc);   /* lda == K */
+                    }
                     ap = arows;
                     lda = kc;
                 }
@@ -108,34 +115,39 @@ static void run(const gemm_job *g, ef_gemm_ukernel_fn uk, int ith, int nth) {
 
 /* ---- linear: B = W^T ----------------------------------------------------------- */
 
-static void pack_linear(const void *op, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst) {
-    const ef_linear_args *a = op;
-    for (int64_t j = 0; j < nw; j++) {
-        const float *w = a->w + (n0 + j) * a->K + k0;   /* row n0 + j of W (N, K) */
+static void pack_linear(const gemm_job *g, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst) {
+    const ef_linear_args *a = g->op;
+    float row[EF_GEMM_KC];
+    for (int64_t j = 0; j < nw; j++) {   /* row n0 + j of W (N, K) */
+        const float *w = (const float *)a->w + (n0 + j) * a->K + k0;
+        if (a->wt != EF_W_F32) {
+            g->isa->wrow(a->w, a->wt, a->N, a->K, n0 + j, k0, kc, row);
+            w = row;
+        }
         for (int64_t k = 0; k < kc; k++) dst[k * EF_GEMM_NR + j] = w[k];
     }
     for (int64_t j = nw; j < EF_GEMM_NR; j++)
         for (int64_t k = 0; k < kc; k++) dst[k * EF_GEMM_NR + j] = 0.0f;
 }
 
-void ef_gemm_linear(const ef_linear_args *a, int ith, int nth, ef_gemm_ukernel_fn uk) {
+void ef_gemm_linear(const ef_linear_args *a, int ith, int nth, const ef_gemm_isa *isa) {
     int r_in_c = a->r == a->y && a->K > EF_GEMM_KC;
     if (r_in_c && a->act != EF_ACT_NONE) {   /* act before an in-place residual: never used */
         ef_k_linear_f32__ref(a, ith, nth);
         return;
     }
     gemm_job g = {
-        .M = a->M, .N = a->N, .K = a->K, .A = a->x, .lda = a->ldx, .C = a->y, .ldc = a->ldy,
+        .M = a->M, .N = a->N, .K = a->K, .A = a->x, .lda = a->ldx, .at = EF_W_F32, .C = a->y, .ldc = a->ldy,
         .bias_n = a->b, .r = a->r, .ldr = a->ldy, .r_in_c = r_in_c, .act = a->act,
-        .pack = pack_linear, .op = a,
+        .pack = pack_linear, .op = a, .isa = isa,
     };
-    run(&g, uk, ith, nth);
+    run(&g, ith, nth);
 }
 
 /* ---- conv2d: B = im2col(x), packed panel by panel ------------------------------ */
 
-static void pack_conv(const void *op, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst) {
-    const ef_conv2d_args *a = op;
+static void pack_conv(const gemm_job *g, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst) {
+    const ef_conv2d_args *a = g->op;
     const int64_t H = a->H, W = a->W, Wo = a->Wo, s = a->stride, p = a->pad, KK = a->KH * a->KW;
     if (KK == 1 && s == 1 && p == 0) {   /* 1x1: B row ci is x[ci] itself */
         for (int64_t k = 0; k < kc; k++) {
@@ -181,7 +193,7 @@ static void pack_conv(const void *op, int64_t k0, int64_t kc, int64_t n0, int64_
     }
 }
 
-void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, ef_gemm_ukernel_fn uk) {
+void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, const ef_gemm_isa *isa) {
     const int64_t K = a->Cin * a->KH * a->KW;
     int r_in_c = a->r == a->y && K > EF_GEMM_KC;
     if (r_in_c && a->act != EF_ACT_NONE) {
@@ -189,11 +201,11 @@ void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, ef_gemm_ukernel_f
         return;
     }
     gemm_job g = {
-        .M = a->Cout, .N = a->Ho * a->Wo, .K = K, .A = a->w, .lda = K, .C = a->y, .ldc = a->Ho * a->Wo,
-        .bias_m = a->b, .r = a->r, .ldr = a->Ho * a->Wo, .r_in_c = r_in_c, .act = a->act,
-        .pack = pack_conv, .op = a,
+        .M = a->Cout, .N = a->Ho * a->Wo, .K = K, .A = a->w, .lda = K, .at = a->wt, .C = a->y,
+        .ldc = a->Ho * a->Wo, .bias_m = a->b, .r = a->r, .ldr = a->Ho * a->Wo, .r_in_c = r_in_c, .act = a->act,
+        .pack = pack_conv, .op = a, .isa = isa,
     };
-    run(&g, uk, ith, nth);
+    run(&g, ith, nth);
 }
 
 /* ---- the portable micro-kernel --------------------------------------------------- */

@@ -35,9 +35,21 @@ enum {
 typedef void (*ef_gemm_ukernel_fn)(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
                                    int accumulate);
 
-/* Thread ith's share of a linear / conv2d op through micro-kernel uk. */
-void ef_gemm_linear(const ef_linear_args *a, int ith, int nth, ef_gemm_ukernel_fn uk);
-void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, ef_gemm_ukernel_fn uk);
+/* dst[i] = w[r][k0 + i] as f32 for i < n: an ISA's version of ef_wmat_row_f32 (same
+** results), used to widen f16/bf16/q8 weights while packing. */
+typedef void (*ef_gemm_wrow_fn)(const void *w, ef_wtype t, int64_t rows, int64_t cols, int64_t r, int64_t k0,
+                                int64_t n, float *dst);
+
+typedef struct ef_gemm_isa {
+    ef_gemm_ukernel_fn uk;
+    ef_gemm_wrow_fn    wrow;
+} ef_gemm_isa;
+
+/* Thread ith's share of a linear / conv2d op on an ISA's micro-kernel. Narrow conv
+** weights (wt != f32) are widened row tile by row tile; narrow linear weights while
+** their panels are packed, so both cost O(weights) conversions per column group. */
+void ef_gemm_linear(const ef_linear_args *a, int ith, int nth, const ef_gemm_isa *isa);
+void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, const ef_gemm_isa *isa);
 
 /* The portable micro-kernel (plain C), the spec of the SIMD ones. */
 void ef_gemm_ukernel_c(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,

@@ -23,11 +23,20 @@ static void valid_cols(int64_t x0, int64_t nx, int64_t s, int64_t kx, int64_t p,
     *j1 = hi;
 }
 
+/* The KH*KW taps w[co, ci] as f32: a pointer into w when it is f32, else converted
+** into buf (KH*KW floats). */
+static const float *w_taps(const ef_conv2d_args *a, int64_t co, int64_t ci, float *buf) {
+    const int64_t KK = a->KH * a->KW, at = ci * KK;
+    if (a->wt == EF_W_F32) return (const float *)a->w + co * a->Cin * KK + at;
+    ef_wmat_row_f32(a->w, a->wt, a->Cout, a->Cin * KK, co, at, KK, buf);
+    return buf;
+}
+
 /* Thread ith's output channels of y (Cout, Ho, Wo) = act(conv(x, w) + b) + r.
 ** Accumulates one output row segment at a time in a local buffer, so r may be y. */
 void ef_k_conv2d_f32__ref(const ef_conv2d_args *a, int ith, int nth) {
-    enum { SEG = 256 };
-    float acc[SEG];
+    enum { SEG = 256, MAX_TAPS = 121 };
+    float acc[SEG], wbuf[MAX_TAPS];
     long c0, c1;
     ef_split_rows((long)a->Cout, ith, nth, &c0, &c1);
     const int64_t H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, s = a->stride, p = a->pad;
@@ -39,7 +48,7 @@ void ef_k_conv2d_f32__ref(const ef_conv2d_args *a, int ith, int nth) {
                 memset(acc, 0, sizeof acc);
                 for (int64_t ci = 0; ci < a->Cin; ci++) {
                     const float *x = a->x + ci * H * W;
-                    const float *w = a->w + (((int64_t)co * a->Cin + ci) * a->KH) * a->KW;
+                    const float *w = w_taps(a, co, ci, wbuf);
                     for (int64_t ky = 0; ky < a->KH; ky++) {
                         int64_t iy = oy * s + ky - p;
                         if (iy < 0 || iy >= H) continue;

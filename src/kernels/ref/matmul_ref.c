@@ -9,42 +9,59 @@
 */
 #include "kernels/kernels.h"
 
+/* Row n of W, columns [k0, k0 + len), as f32: a pointer into W itself when it is f32,
+** else converted into buf (len <= CHUNK). */
+enum { CHUNK = 256 };
+static const float *w_chunk(const ef_linear_args *a, int64_t n, int64_t k0, int64_t len, float *buf) {
+    if (a->wt == EF_W_F32) return (const float *)a->w + n * a->K + k0;
+    ef_wmat_row_f32(a->w, a->wt, a->N, a->K, n, k0, len, buf);
+    return buf;
+}
+
 /* y[m, n0..n1) for rows [m0, m1). Four outputs at a time give the CPU independent
-** dependency chains without changing any element's summation order. */
+** dependency chains without changing any element's summation order (k ascending,
+** also across the CHUNK pieces that narrow weights are converted in). */
 static void linear_block(const ef_linear_args *a, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const int64_t K = a->K;
+    float buf[4][CHUNK];
     for (int64_t m = m0; m < m1; m++) {
         const float *xr = a->x + m * a->ldx;          /* (K) */
         float *yr = a->y + m * a->ldy;                /* (N) */
         const float *rr = a->r ? a->r + m * a->ldy : NULL;
-        int64_t n = n0;
-        for (; n + 4 <= n1; n += 4) {
-            const float *w0 = a->w + n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-            for (int64_t k = 0; k < K; k++) {
-                float xv = xr[k];
-                s0 += xv * w0[k];
-                s1 += xv * w1[k];
-                s2 += xv * w2[k];
-                s3 += xv * w3[k];
+        for (int64_t n = n0; n < n1; n += 4) {
+            const int nb = n1 - n < 4 ? (int)(n1 - n) : 4;
+            float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int64_t k0 = 0; k0 < K; k0 += CHUNK) {
+                const int64_t len = K - k0 < CHUNK ? K - k0 : CHUNK;
+                const float *xs = xr + k0;
+                if (nb == 4) {
+                    const float *w0 = w_chunk(a, n, k0, len, buf[0]), *w1 = w_chunk(a, n + 1, k0, len, buf[1]);
+                    const float *w2 = w_chunk(a, n + 2, k0, len, buf[2]), *w3 = w_chunk(a, n + 3, k0, len, buf[3]);
+                    float s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+                    for (int64_t k = 0; k < len; k++) {
+                        float xv = xs[k];
+                        s0 += xv * w0[k];
+                        s1 += xv * w1[k];
+                        s2 += xv * w2[k];
+                        s3 += xv * w3[k];
+                    }
+                    s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3;
+                } else {
+                    for (int j = 0; j < nb; j++) {
+                        const float *wr = w_chunk(a, n + j, k0, len, buf[j]);
+                        float sj = s[j];
+                        for (int64_t k = 0; k < len; k++) sj += xs[k] * wr[k];
+                        s[j] = sj;
+                    }
+                }
             }
-            float s[4] = {s0, s1, s2, s3};
-            for (int j = 0; j < 4; j++) {
+            for (int j = 0; j < nb; j++) {
                 float v = s[j];
                 if (a->b) v += a->b[n + j];
                 if (a->act != EF_ACT_NONE) v = ef_act_apply(a->act, v);
                 if (rr) v += rr[n + j];
                 yr[n + j] = v;
             }
-        }
-        for (; n < n1; n++) {
-            const float *wr = a->w + n * K;
-            float s = 0.0f;
-            for (int64_t k = 0; k < K; k++) s += xr[k] * wr[k];
-            if (a->b) s += a->b[n];
-            if (a->act != EF_ACT_NONE) s = ef_act_apply(a->act, s);
-            if (rr) s += rr[n];
-            yr[n] = s;
         }
     }
 }

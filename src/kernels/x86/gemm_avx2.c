@@ -36,6 +36,42 @@ static void ukernel_6x16(int64_t kc, const float *a, int64_t lda, const float *b
     }
 }
 
-void ef_k_linear_f32__avx2(const ef_linear_args *a, int ith, int nth) { ef_gemm_linear(a, ith, nth, ukernel_6x16); }
+/* ef_wmat_row_f32 with 8 elements per step (F16C, integer shifts, int8 widening). */
+static void wrow_avx2(const void *w, ef_wtype t, int64_t rows, int64_t cols, int64_t r, int64_t k0, int64_t n,
+                      float *dst) {
+    const size_t at = (size_t)r * (size_t)cols + (size_t)k0;
+    int64_t i = 0;
+    switch (t) {
+    case EF_W_F16: {
+        const uint16_t *h = (const uint16_t *)w + at;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+        break;
+    }
+    case EF_W_BF16: {
+        const uint16_t *h = (const uint16_t *)w + at;
+        for (; i + 8 <= n; i += 8) {
+            __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i)));
+            _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+        }
+        break;
+    }
+    case EF_W_Q8: {
+        const int8_t *q = (const int8_t *)w + at;
+        const __m256 s = _mm256_set1_ps(ef_wmat_q8_scales(w, rows, cols)[r]);
+        for (; i + 8 <= n; i += 8) {
+            __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + i)));
+            _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_cvtepi32_ps(v), s));
+        }
+        break;
+    }
+    case EF_W_F32:
+    case EF_W_COUNT: break;
+    }
+    if (i < n) ef_wmat_row_f32(w, t, rows, cols, r, k0 + i, n - i, dst + i);
+}
 
-void ef_k_conv2d_f32__avx2(const ef_conv2d_args *a, int ith, int nth) { ef_gemm_conv2d(a, ith, nth, ukernel_6x16); }
+static const ef_gemm_isa AVX2 = {ukernel_6x16, wrow_avx2};
+
+void ef_k_linear_f32__avx2(const ef_linear_args *a, int ith, int nth) { ef_gemm_linear(a, ith, nth, &AVX2); }
+
+void ef_k_conv2d_f32__avx2(const ef_conv2d_args *a, int ith, int nth) { ef_gemm_conv2d(a, ith, nth, &AVX2); }
