@@ -87,6 +87,13 @@ typedef struct ef_ctx_params {
     void          *log_user;
     ef_progress_fn progress_fn;    /* NULL = none; see ef_progress_fn */
     void          *progress_user;
+    const char    *weight_type;    /* how the UNet and text encoder keep their matrices (convs,
+                                   ** linears, token embedding): NULL or "f32"; "f16", "bf16"
+                                   ** (half the memory); "q8" (int8 with a scale per output
+                                   ** channel, ~1/4). Converted at load from any file dtype;
+                                   ** the arithmetic stays f32. */
+    const char    *kernels;        /* NULL = the fastest kernels this CPU runs; or a variant by
+                                   ** name ("ref", "avx2", "neon") for tests and benchmarks */
 } ef_ctx_params;
 
 EF_API ef_ctx_params ef_ctx_default_params(void);
@@ -224,6 +231,22 @@ EF_API ef_status ef_generate(ef_ctx *ctx, const ef_gen_params *params, uint8_t *
 ** Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash, Model, ...), as
 ** A1111 writes it into PNGs. NUL-terminated into out (n bytes). */
 EF_API ef_status ef_gen_infotext(ef_ctx *ctx, const ef_gen_params *params, char *out, size_t n);
+
+/* Wall-clock seconds of the stages of the most recent ef_generate on a context (for
+** benchmarks; nothing here changes what a generation computes). A stage the call did
+** not reach is 0; before the first ef_generate only load_s is set. */
+#define EF_GEN_TIMINGS_MAX_STEPS 64
+typedef struct ef_gen_timings {
+    double  load_s;          /* ef_ctx_create: reading and converting every component */
+    double  text_s;          /* tokenizer + text encoder (both prompts with CFG) */
+    double  unet_total_s;    /* the denoising loop: UNet calls, guidance and scheduler steps */
+    int32_t n_steps;         /* denoising steps run */
+    double  unet_s[EF_GEN_TIMINGS_MAX_STEPS];  /* each step, the first EF_GEN_TIMINGS_MAX_STEPS */
+    double  vae_s;           /* VAE (or TAESD) decode and the RGB8 conversion */
+    double  total_s;         /* the whole ef_generate call (img2img's VAE encode counts only here) */
+} ef_gen_timings;
+
+EF_API ef_status ef_ctx_last_timings(const ef_ctx *ctx, ef_gen_timings *out);
 
 /* ---- PNG files ----------------------------------------------------------- */
 

@@ -81,7 +81,7 @@ static ef_status load_text(ef_ctx *ctx) {
     EF_TRY(ef_bpe_load(dir, &ctx->tokenizer, err));
     EF_TRY(require_component(ctx, "text_encoder", TEXT_ENCODERS));
     EF_TRY(component_dir(ctx, "text_encoder", dir, sizeof dir));
-    EF_TRY(ef_clip_text_load(dir, ctx->variant, ctx->params.use_mmap, &ctx->text_encoder, err));
+    EF_TRY(ef_clip_text_load_typed(dir, ctx->variant, ctx->params.use_mmap, ctx->wt, &ctx->text_encoder, err));
     int32_t max_len = ef_bpe_max_length(ctx->tokenizer);
     int32_t max_pos = ef_clip_text_max_positions(ctx->text_encoder);
     if (max_len > max_pos)
@@ -98,7 +98,7 @@ static ef_status load_unet(ef_ctx *ctx) {
     if (!ef_model_index_find(&ctx->index, "unet")) return EF_OK;   /* text-only folder */
     EF_TRY(require_component(ctx, "unet", UNETS));
     EF_TRY(component_dir(ctx, "unet", dir, sizeof dir));
-    EF_TRY(ef_unet_load(dir, ctx->variant, ctx->params.use_mmap, &ctx->unet, &ctx->err));
+    EF_TRY(ef_unet_load_typed(dir, ctx->variant, ctx->params.use_mmap, ctx->wt, &ctx->unet, &ctx->err));
     const ef_unet_config *uc = ef_unet_get_config(ctx->unet);
     int32_t d_text = ef_clip_text_hidden_size(ctx->text_encoder);
     if (uc->cross_attention_dim != d_text)
@@ -170,7 +170,12 @@ static ef_status ctx_load(ef_ctx *ctx) {
 
     EF_TRY(ef_pool_create(ctx->params.n_threads, &ctx->pool, err));
     ef_cpu_features cpu = ef_cpu_features_probe();
-    ctx->kernels = ef_kernels_select(&cpu, NULL);
+    ctx->kernels = ef_kernels_select(&cpu, ctx->params.kernels);
+    if (!ctx->kernels)
+        return ef_err_set(err, EF_ERR_UNSUPPORTED, "kernels '%s': not built, or this CPU cannot run them",
+                          ctx->params.kernels);
+    ctx->params.kernels = ctx->kernels->name;
+    ctx_log(ctx, EF_LOG_INFO, "kernels: %s; unet and text encoder matrices: %s", ctx->kernels->name, ef_wtype_name(ctx->wt));
     EF_TRY(ef_model_index_load(ctx->model_dir, &ctx->index, err));
     set_name(ctx);
     ctx_log(ctx, EF_LOG_INFO, "%s: %s with %d components", ctx->model_dir, ctx->index.pipeline_class,
@@ -187,7 +192,8 @@ static ef_status ctx_load(ef_ctx *ctx) {
             (int)ef_clip_text_hidden_size(ctx->text_encoder), (long long)ef_clip_text_n_params(ctx->text_encoder));
     if (ctx->unet) ctx_log(ctx, EF_LOG_INFO, "unet: %lld params", (long long)ef_unet_n_params(ctx->unet));
     if (ctx->vae) ctx_log(ctx, EF_LOG_INFO, "vae decoder: %lld params", (long long)ef_vae_n_params(ctx->vae, EF_VAE_DECODER));
-    ctx_log(ctx, EF_LOG_INFO, "loaded in %.2f s", ef_time_now() - t0);
+    ctx->timings.load_s = ef_time_now() - t0;
+    ctx_log(ctx, EF_LOG_INFO, "loaded in %.2f s", ctx->timings.load_s);
     return EF_OK;
 }
 
@@ -208,7 +214,11 @@ ef_status ef_ctx_create(const char *model_dir, const ef_ctx_params *params, ef_c
         rc = ef_err_set(&ctx->err, EF_ERR_INVALID_ARG, "n_threads %d: must be 0 (all CPUs) to 256", (int)ctx->params.n_threads);
     else if (ctx->params.variant && strcmp(ctx->params.variant, "fp16") != 0)
         rc = ef_err_set(&ctx->err, EF_ERR_INVALID_ARG, "variant '%s': only NULL or \"fp16\"", ctx->params.variant);
+    else if (ctx->params.weight_type && !ef_wtype_parse(ctx->params.weight_type, &ctx->wt))
+        rc = ef_err_set(&ctx->err, EF_ERR_INVALID_ARG, "weight_type '%s': one of f32, f16, bf16, q8",
+                        ctx->params.weight_type);
     else {
+        ctx->params.weight_type = ef_wtype_name(ctx->wt);   /* static: the caller's string may go */
         const char *variant = ctx->params.variant, *taesd = ctx->params.taesd_path;
         ctx->model_dir = dup_str(model_dir);
         ctx->variant = dup_str(variant);
@@ -246,6 +256,12 @@ void ef_ctx_free(ef_ctx *ctx) {
 }
 
 const char *ef_ctx_errmsg(const ef_ctx *ctx) { return ctx ? ctx->err.msg : "ctx is NULL"; }
+
+ef_status ef_ctx_last_timings(const ef_ctx *ctx, ef_gen_timings *out) {
+    if (!ctx || !out) return EF_ERR_INVALID_ARG;
+    *out = ctx->timings;
+    return EF_OK;
+}
 
 ef_status ef_ctx_model_info(const ef_ctx *ctx, ef_model_info *out) {
     if (!ctx || !out) return EF_ERR_INVALID_ARG;

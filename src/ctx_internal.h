@@ -47,6 +47,7 @@ struct ef_ctx {
     char              model_hash[11];/* A1111 short hash of the UNet weights, "" until computed */
     ef_pool          *pool;
     const ef_kernels *kernels;
+    ef_wtype          wt;            /* params.weight_type, parsed */
     ef_model_index    index;
     ef_bpe           *tokenizer;
     ef_clip_text     *text_encoder;
@@ -59,6 +60,7 @@ struct ef_ctx {
     const ef_gen_params *gen;
     double            gen_t0;
     int               cancelled;
+    ef_gen_timings    timings;       /* load_s from ef_ctx_create; the rest from the last ef_generate */
 };
 
 /* Frees the generation buffers (ctx stays usable). */

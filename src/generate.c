@@ -290,6 +290,7 @@ static ef_status denoise(ef_ctx *ctx, const ef_gen_params *p, const ef_gen_setti
     int n_run = ef_sched_n_steps(s);
     const float *ts = ef_sched_timesteps(s);
     for (int i = 0; i < n_run; i++) {
+        double t0 = ef_time_now();
         ef_sched_scale_model_input(s, i, b->latents, b->unet_in, b->n);
         EF_TRY(ef_unet_forward(ctx->unet, ctx->pool, ctx->kernels, b->unet_in, ts[i], b->text_cond, b->w_embed,
                                b->eps_cond, err));
@@ -304,6 +305,10 @@ static ef_status denoise(ef_ctx *ctx, const ef_gen_params *p, const ef_gen_setti
             noise = b->noise;
         }
         EF_TRY(ef_sched_step(s, i, b->eps_cond, b->latents, noise, b->latents, NULL, b->n, err));
+        double dt = ef_time_now() - t0;
+        if (i < EF_GEN_TIMINGS_MAX_STEPS) ctx->timings.unet_s[i] = dt;
+        ctx->timings.unet_total_s += dt;
+        ctx->timings.n_steps = i + 1;
         EF_TRY(gen_tick(ctx, p, i + 1, n_run + 1));
     }
     return EF_OK;
@@ -311,6 +316,7 @@ static ef_status denoise(ef_ctx *ctx, const ef_gen_params *p, const ef_gen_setti
 
 static ef_status decode(ef_ctx *ctx, const ef_gen_params *p, uint8_t *rgb) {
     ef_gen_buffers *b = &ctx->buf;
+    double t0 = ef_time_now();
     int f = ef_vae_downscale(ctx->vae);
     ef_vae_latents_to_decoder(ctx->vae, b->latents, b->n);
     if (p->vae_tiling) {
@@ -321,6 +327,7 @@ static ef_status decode(ef_ctx *ctx, const ef_gen_params *p, uint8_t *rgb) {
         EF_TRY(ef_vae_decode(ctx->vae, ctx->pool, ctx->kernels, b->latents, b->h, b->w, b->image, &ctx->err));
     }
     ef_vae_image_to_rgb8(b->image, 3, (int64_t)b->h * f, (int64_t)b->w * f, rgb);
+    ctx->timings.vae_s = ef_time_now() - t0;
     return EF_OK;
 }
 
@@ -330,8 +337,10 @@ static ef_status run(ef_ctx *ctx, const ef_gen_params *p, const ef_gen_settings 
     EF_TRY(ensure_buffers(ctx, st->height / f, st->width / f));
     ef_gen_buffers *b = &ctx->buf;
 
+    double t0 = ef_time_now();
     EF_TRY(encode_text(ctx, p->prompt, st->clip_skip, b->text_cond));
     if (st->cfg) EF_TRY(encode_text(ctx, p->negative_prompt ? p->negative_prompt : "", st->clip_skip, b->text_uncond));
+    ctx->timings.text_s = ef_time_now() - t0;
     const ef_unet_config *uc = ef_unet_get_config(ctx->unet);
     if (uc->time_cond_proj_dim > 0)
         EF_TRY(ef_sched_guidance_embed(st->guidance_scale - 1.0f, (int)uc->time_cond_proj_dim, b->w_embed, err));
@@ -360,6 +369,11 @@ static ef_status run(ef_ctx *ctx, const ef_gen_params *p, const ef_gen_settings 
 }
 
 ef_status ef_generate(ef_ctx *ctx, const ef_gen_params *p, uint8_t *rgb_out, size_t rgb_out_size) {
+    if (ctx) {   /* the stages of this call replace the last one's; load_s stays */
+        double load_s = ctx->timings.load_s;
+        memset(&ctx->timings, 0, sizeof ctx->timings);
+        ctx->timings.load_s = load_s;
+    }
     ef_gen_settings st;
     EF_TRY(ef_gen_resolve(ctx, p, &st));
     size_t need = ef_rgb_size(st.width, st.height);
@@ -370,5 +384,6 @@ ef_status ef_generate(ef_ctx *ctx, const ef_gen_params *p, uint8_t *rgb_out, siz
     ef_sched *s = NULL;
     ef_status rc = run(ctx, p, &st, rgb_out, &s);
     ef_sched_free(s);
+    ctx->timings.total_s = ef_time_now() - ctx->gen_t0;
     return rc;
 }

@@ -4,6 +4,7 @@
 ** (each rejected with a status and a message naming what is wrong, without leaks).
 */
 #define _XOPEN_SOURCE 700 /* realpath, symlink */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,14 @@ static void test_bad_params(ef_test *t) {
     p.variant = "int4";
     EF_CHECK_INT(t, ef_ctx_create(dir, &p, &ctx, why, sizeof why), EF_ERR_INVALID_ARG);
     EF_CHECK(t, strstr(why, "variant") != NULL);
+    p = ef_ctx_default_params();
+    p.weight_type = "int4";
+    EF_CHECK_INT(t, ef_ctx_create(dir, &p, &ctx, why, sizeof why), EF_ERR_INVALID_ARG);
+    EF_CHECK(t, strstr(why, "weight_type 'int4'") != NULL);
+    p = ef_ctx_default_params();
+    p.kernels = "sse9";
+    EF_CHECK_INT(t, ef_ctx_create(dir, &p, &ctx, why, sizeof why), EF_ERR_UNSUPPORTED);
+    EF_CHECK(t, strstr(why, "kernels 'sse9'") != NULL);
     EF_CHECK_INT(t, ef_ctx_create(dir, NULL, NULL, NULL, 0), EF_ERR_INVALID_ARG);
     /* A tiny errbuf is truncated, not overrun. */
     char tiny[8];
@@ -300,6 +309,76 @@ static void test_generate_bad_params(ef_test *t) {
     ef_ctx_free(ctx);
 }
 
+/* Stage timings: load_s from create; after a generate every stage is positive and
+** the steps add up; the next generate replaces them. */
+static void test_generate_timings(ef_test *t) {
+    ef_ctx *ctx = load_fixture(t, 2);
+    if (!ctx) return;
+    ef_gen_timings tm;
+    EF_CHECK_INT(t, ef_ctx_last_timings(NULL, &tm), EF_ERR_INVALID_ARG);
+    EF_CHECK_INT(t, ef_ctx_last_timings(ctx, NULL), EF_ERR_INVALID_ARG);
+    EF_CHECK(t, ef_ctx_last_timings(ctx, &tm) == EF_OK);
+    EF_CHECK(t, tm.load_s > 0 && tm.n_steps == 0 && tm.total_s == 0);
+    double load_s = tm.load_s;
+    ef_gen_params p = ef_gen_default_params();
+    p.prompt = "a cat";
+    p.n_steps = 2;
+    size_t n = ef_rgb_size(64, 64);
+    uint8_t *rgb = malloc(n);
+    EF_CHECK(t, ef_generate(ctx, &p, rgb, n) == EF_OK);
+    EF_CHECK(t, ef_ctx_last_timings(ctx, &tm) == EF_OK);
+    EF_CHECK_INT(t, tm.n_steps, 2);
+    EF_CHECK(t, tm.load_s == load_s);
+    EF_CHECK(t, tm.text_s > 0 && tm.unet_s[0] > 0 && tm.unet_s[1] > 0 && tm.unet_s[2] == 0 && tm.vae_s > 0);
+    EF_CHECK_NEAR(t, tm.unet_total_s, tm.unet_s[0] + tm.unet_s[1], 1e-12);
+    EF_CHECK(t, tm.total_s >= tm.text_s + tm.unet_total_s + tm.vae_s);
+    p.n_steps = 1;
+    EF_CHECK(t, ef_generate(ctx, &p, rgb, n) == EF_OK);
+    EF_CHECK(t, ef_ctx_last_timings(ctx, &tm) == EF_OK);
+    EF_CHECK(t, tm.n_steps == 1 && tm.unet_s[0] > 0 && tm.unet_s[1] == 0 && tm.total_s > 0);
+    free(rgb);
+    ef_ctx_free(ctx);
+}
+
+/* UNet and text-encoder matrices kept as f16 / bf16 / q8 (and the ref kernels forced): the same image
+** as f32 up to each type's rounding, as PSNR over the RGB bytes. */
+static void test_weight_types(ef_test *t) {
+    static const struct { const char *type, *kernels; double min_psnr; } CASES[] = {
+        {"f32", "ref", 60}, {"f16", NULL, 50}, {"bf16", NULL, 45}, {"q8", NULL, 40},   /* measured 89, 64.3, 54.6, 48.3 */
+    };
+    char dir[512];
+    ef_fixture_path(dir, sizeof dir, "tiny-pipe");
+    size_t n = ef_rgb_size(64, 64);
+    uint8_t *want = malloc(n), *got = malloc(n);
+    ef_gen_params g = ef_gen_default_params();
+    g.prompt = "a watercolor painting of a fox";
+    g.n_steps = 2;
+    g.seed = 7;
+    ef_ctx *ctx = load_fixture(t, 2);
+    EF_CHECK(t, ctx && ef_generate(ctx, &g, want, n) == EF_OK);
+    ef_ctx_free(ctx);
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        ef_ctx_params p = ef_ctx_default_params();
+        p.n_threads = 2;
+        p.weight_type = CASES[i].type;
+        p.kernels = CASES[i].kernels;
+        ctx = NULL;
+        char why[512] = "";
+        EF_CHECK_MSG(t, ef_ctx_create(dir, &p, &ctx, why, sizeof why) == EF_OK, "%s: %s", CASES[i].type, why);
+        if (!ctx) continue;
+        EF_CHECK(t, ef_generate(ctx, &g, got, n) == EF_OK);
+        double se = 0;
+        for (size_t j = 0; j < n; j++) se += ((double)got[j] - want[j]) * ((double)got[j] - want[j]);
+        double psnr = se > 0 ? 10 * log10(255.0 * 255.0 / (se / (double)n)) : 99;
+        printf("    tiny-pipe weights %-4s kernels %-4s: PSNR vs f32 %.1f dB\n", CASES[i].type,
+               CASES[i].kernels ? CASES[i].kernels : "best", psnr);
+        EF_CHECK_MSG(t, psnr >= CASES[i].min_psnr, "%s: PSNR %.1f dB < %.0f", CASES[i].type, psnr, CASES[i].min_psnr);
+        ef_ctx_free(ctx);
+    }
+    free(want);
+    free(got);
+}
+
 /* A folder with only the text parts loads, encodes, and refuses images by name. */
 static void test_text_only_folder(ef_test *t) {
     char dir[512], why[512];
@@ -325,6 +404,8 @@ const ef_test_case ef_suite_api[] = {
     {"bad_params", test_bad_params},
     {"generate_cancel", test_generate_cancel},
     {"generate_bad_params", test_generate_bad_params},
+    {"generate_timings", test_generate_timings},
     {"text_only_folder", test_text_only_folder},
+    {"weight_types", test_weight_types},
     {0, 0},
 };

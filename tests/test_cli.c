@@ -54,6 +54,8 @@ static void test_bad_flags(ef_test *t) {
         {"-m x -p y --clip-skip 0", "--clip-skip"},
         {"-m x -p y --clip-skip 2x", "--clip-skip"},
         {"-m x -p y --variant int3", "not a variant"},
+        {"-m x -p y --type q4_0", "not f32, f16, bf16 or q8"},
+        {"-m x -p y --kernels sse9", "kernels 'sse9'"},
         {"-m x -p y --sampling-method heun", "not a sampling method"},
         {"-m x -p y --scheduler ays", "not a scheduler"},
         {"-m x -p y --strength 0", "not a strength"},

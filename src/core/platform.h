@@ -20,6 +20,10 @@ typedef struct ef_file_map {
 /* Maps (use_mmap != 0) or reads path. Fails with EF_ERR_IO naming the path. */
 ef_status ef_file_map_open(const char *path, int use_mmap, ef_file_map *out, ef_err *err);
 void      ef_file_map_close(ef_file_map *m);
+/* Drops the resident pages of bytes [p, p + n) of a mapped file (they stay readable:
+** a later access reads the file again). A no-op for a file that was read. Loaders call
+** it after converting a tensor, so a mapped weights file never adds to the peak RSS. */
+void      ef_file_map_release(const ef_file_map *m, const void *p, size_t n);
 
 /* Reads a whole file into a NUL-terminated malloc'ed buffer, refusing files larger
 ** than max_bytes (EF_ERR_FORMAT, naming the file and both sizes). *out_len excludes

@@ -1,6 +1,10 @@
 /*
 ** platform_posix.c -- POSIX implementation of platform.h (Linux, macOS, BSD).
+** madvise(MADV_DONTNEED) is not POSIX (posix_madvise's DONTNEED is only a hint that
+** glibc ignores), hence _DEFAULT_SOURCE.
 */
+#define _DEFAULT_SOURCE 1
+
 #include "core/platform.h"
 
 #include <errno.h>
@@ -60,6 +64,16 @@ void ef_file_map_close(ef_file_map *m) {
     if (m->is_mapped) munmap((void *)m->data, m->size);
     else free((void *)m->data);
     memset(m, 0, sizeof *m);
+}
+
+void ef_file_map_release(const ef_file_map *m, const void *p, size_t n) {
+    if (!m || !m->is_mapped || !p || n == 0) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), base = (uintptr_t)m->data;
+    uintptr_t a = (uintptr_t)p, b = a + n;
+    if (a < base || b > base + m->size || b < a) return;
+    a &= ~(page - 1);                              /* whole pages: the file backs them all */
+    b = (b + page - 1) & ~(page - 1);
+    madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
 ef_status ef_file_read_all(const char *path, size_t max_bytes, char **out, size_t *out_len, ef_err *err) {

@@ -361,6 +361,10 @@ const char *ef_st_metadata(const ef_st_file *f, const char *key) {
     return NULL;
 }
 
+void ef_st_release(const ef_st_file *f, const ef_st_tensor *t) {
+    if (f && t) ef_file_map_release(&f->map, t->data, t->nbytes);
+}
+
 void ef_st_close(ef_st_file *f) {
     if (!f) return;
     ef_file_map_close(&f->map);

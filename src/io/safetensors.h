@@ -45,6 +45,9 @@ const char         *ef_st_path(const ef_st_file *f);                    /* the p
 /* A "__metadata__" string value, or NULL. */
 const char         *ef_st_metadata(const ef_st_file *f, const char *key);
 void                ef_st_close(ef_st_file *f);                         /* NULL is a no-op */
+/* Drops t's bytes from the resident set when f is mapped (ef_file_map_release); t->data
+** stays valid. */
+void                ef_st_release(const ef_st_file *f, const ef_st_tensor *t);
 
 /* A shape as "[3, 4]" ("[]" for a scalar) into out (n bytes, truncated if short), for
 ** error messages. */

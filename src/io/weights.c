@@ -330,6 +330,7 @@ ef_status ef_weights_load_f32(ef_weights *w, const char *name, int ndim, const i
     size_t count = t->nbytes / ef_dtype_size(t->dtype);
     if (count && !dst) return ef_err_set(err, EF_ERR_INVALID_ARG, "%s: NULL destination for '%.200s'", lab, name);
     if (count) ef_convert_to_f32(dst, t->data, t->dtype, count);
+    ef_st_release(w->shards[e->shard].f, t);   /* converted: its file pages need not stay resident */
     e->state = W_LOADED;
     return EF_OK;
 }

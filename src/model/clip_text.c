@@ -1,9 +1,10 @@
 /*
 ** clip_text.c -- CLIP text encoder: config parse, weight binding, forward.
 **
-** Design: all weights live in one f32 arena (q/k/v projections packed into one
-** (3D, D) matrix so a block runs one fused QKV linear), all activations in a second
-** arena sized for P tokens at load. A block is pre-LN:
+** Design: vectors (norms, biases, position embeddings) live in one f32 arena, the
+** matrices (token embedding, q/k/v packed into one (3D, D) matrix so a block runs
+** one fused QKV linear, out_proj, fc1, fc2) in a second one stored as wt (f32, f16,
+** bf16 or q8: kernels/wmat.h), all activations in a third sized for P tokens at load. A block is pre-LN:
 **   x += out_proj(attn(LN1(x)));  x += fc2(act(fc1(LN2(x))))
 ** with the residual adds fused into the linears. Every op is one ef_pool_run of a
 ** kernel from the ef_kernels table. Not here: tokenization, the pooled output.
@@ -24,18 +25,26 @@
 /* Views into the weight arena for one block. */
 typedef struct clip_layer {
     const float *ln1_g, *ln1_b;   /* (D), (D) */
-    const float *w_qkv, *b_qkv;   /* (3D, D), (3D): q rows, then k, then v */
-    const float *w_o, *b_o;       /* (D, D), (D) */
+    const void  *w_qkv;           /* (3D, D): q rows, then k, then v */
+    const float *b_qkv;           /* (3D) */
+    const void  *w_o;             /* (D, D) */
+    const float *b_o;             /* (D) */
     const float *ln2_g, *ln2_b;   /* (D), (D) */
-    const float *w_fc1, *b_fc1;   /* (I, D), (I) */
-    const float *w_fc2, *b_fc2;   /* (D, I), (D) */
+    const void  *w_fc1;           /* (I, D) */
+    const float *b_fc1;           /* (I) */
+    const void  *w_fc2;           /* (D, I) */
+    const float *b_fc2;           /* (D) */
 } clip_layer;
 
 struct ef_clip_text {
     ef_clip_text_config cfg;
-    float      *weights;          /* the arena: n_params floats */
+    float      *weights;          /* the vector arena: n_vec floats */
+    int64_t     n_vec;
+    char       *mats;             /* the matrix arena: mats_bytes, each matrix 64-byte aligned, as wt */
+    size_t      mats_bytes;
+    ef_wtype    wt;
     int64_t     n_params;
-    const float *tok_emb;         /* (V, D) */
+    const void  *tok_emb;         /* (V, D), as wt */
     const float *pos_emb;         /* (P, D) */
     const float *lnf_g, *lnf_b;   /* (D), (D) */
     clip_layer *layers;           /* (L) */
@@ -93,32 +102,39 @@ ef_status ef_clip_text_config_parse(const cJSON *root, const char *label, ef_cli
 
 /* ---- load ---------------------------------------------------------------------- */
 
-/* Floats of the weight arena for config c (fits: every factor is range-checked). */
-static int64_t param_count(const ef_clip_text_config *c) {
+/* The vector floats and matrix bytes of config c (fits: every factor is range-checked). */
+static int64_t vec_count(const ef_clip_text_config *c) {
     int64_t D = c->hidden_size, I = c->intermediate_size;
-    int64_t per_layer = 2 * D                    /* layer_norm1 */
-                      + 3 * D * D + 3 * D        /* q, k, v */
-                      + D * D + D                /* out_proj */
-                      + 2 * D                    /* layer_norm2 */
-                      + I * D + I                /* fc1 */
-                      + D * I + D;               /* fc2 */
-    return c->vocab_size * D + c->max_positions * D + c->n_layers * per_layer + 2 * D;
+    int64_t per_layer = 2 * D + 3 * D + D + 2 * D + I + D;   /* ln1, qkv bias, out bias, ln2, fc1 bias, fc2 bias */
+    return c->max_positions * D + c->n_layers * per_layer + 2 * D;
+}
+static size_t mat_bytes(ef_wtype wt, int64_t rows, int64_t cols) { return (ef_wmat_bytes(wt, rows, cols) + 63) & ~(size_t)63; }
+static size_t mats_total(const ef_clip_text_config *c, ef_wtype wt) {
+    int64_t D = c->hidden_size, I = c->intermediate_size;
+    size_t per_layer = mat_bytes(wt, 3 * D, D) + mat_bytes(wt, D, D) + mat_bytes(wt, I, D) + mat_bytes(wt, D, I);
+    return mat_bytes(wt, c->vocab_size, D) + (size_t)c->n_layers * per_layer;
 }
 
-/* Binding state: the weights file, the name prefix it uses and the arena cursor. */
+/* Binding state: the weights file, the name prefix it uses and the arenas' cursors. */
 typedef struct binder {
     ef_weights *w;
     const char *prefix;   /* "text_model." or "" */
-    float      *next;     /* next free float of the arena */
+    float      *next;     /* next free float of the vector arena */
+    char       *mnext;    /* next free byte of the matrix arena */
+    ef_wtype    wt;
 } binder;
 
-/* Loads tensor <prefix>[encoder.layers.<li>.]<name> (the layer part when li >= 0)
-** of shape (d0) or (d0, d1) into the arena and returns its view in *dst. */
+static void full_name(const binder *b, const char *name, int li, char *full, size_t n) {
+    if (li >= 0) snprintf(full, n, "%sencoder.layers.%d.%s", b->prefix, li, name);
+    else snprintf(full, n, "%s%s", b->prefix, name);
+}
+
+/* Loads vector <prefix>[encoder.layers.<li>.]<name> (the layer part when li >= 0) of
+** shape (d0) or (d0, d1) into the vector arena and returns its view in *dst. */
 static ef_status bind(binder *b, const char *name, int li, int ndim, int64_t d0, int64_t d1, const float **dst,
                       ef_err *err) {
     char full[192];
-    if (li >= 0) snprintf(full, sizeof full, "%sencoder.layers.%d.%s", b->prefix, li, name);
-    else snprintf(full, sizeof full, "%s%s", b->prefix, name);
+    full_name(b, name, li, full, sizeof full);
     int64_t shape[2] = {d0, d1};
     EF_TRY(ef_weights_load_f32(b->w, full, ndim, shape, b->next, err));
     *dst = b->next;
@@ -126,18 +142,41 @@ static ef_status bind(binder *b, const char *name, int li, int ndim, int64_t d0,
     return EF_OK;
 }
 
+/* Loads the n matrices names[i] (rows, cols each) of layer li (-1: none) as ONE
+** (n*rows, cols) matrix stored as b->wt in the matrix arena; view in *dst. */
+static ef_status bind_mats(binder *b, const char *const *names, int n, int li, int64_t rows, int64_t cols,
+                           const void **dst, ef_err *err) {
+    char full[192];
+    const int64_t shape[2] = {rows, cols};
+    void *blob = b->mnext;
+    float *f32 = b->wt == EF_W_F32 ? blob : malloc((size_t)(n * rows * cols) * sizeof *f32);
+    if (!f32) return ef_err_set(err, EF_ERR_NOMEM, "text_encoder: out of memory converting %s", names[0]);
+    ef_status rc = EF_OK;
+    for (int i = 0; i < n && rc == EF_OK; i++) {
+        full_name(b, names[i], li, full, sizeof full);
+        rc = ef_weights_load_f32(b->w, full, 2, shape, f32 + (int64_t)i * rows * cols, err);
+    }
+    if (rc == EF_OK && b->wt != EF_W_F32) ef_wmat_from_f32(blob, b->wt, f32, n * rows, cols);
+    if (f32 != blob) free(f32);
+    if (rc != EF_OK) return rc;
+    *dst = blob;
+    b->mnext += mat_bytes(b->wt, n * rows, cols);
+    return EF_OK;
+}
+static ef_status bind_mat(binder *b, const char *name, int li, int64_t rows, int64_t cols, const void **dst, ef_err *err) {
+    return bind_mats(b, &name, 1, li, rows, cols, dst, err);
+}
+
 /* The q, k and v projections of layer li packed into one (3D, D) matrix + (3D) bias;
-** they must be consecutive in the arena, which bind's cursor guarantees. */
+** the biases must be consecutive in the arena, which bind's cursor guarantees. */
 static ef_status bind_qkv(binder *b, int li, int64_t D, clip_layer *l, ef_err *err) {
-    const float *wq, *wk, *wv, *bq, *bk, *bv;
-    EF_TRY(bind(b, "self_attn.q_proj.weight", li, 2, D, D, &wq, err));
-    EF_TRY(bind(b, "self_attn.k_proj.weight", li, 2, D, D, &wk, err));
-    EF_TRY(bind(b, "self_attn.v_proj.weight", li, 2, D, D, &wv, err));
+    static const char *const W[] = {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"};
+    const float *bq, *bk, *bv;
+    EF_TRY(bind_mats(b, W, 3, li, D, D, &l->w_qkv, err));
     EF_TRY(bind(b, "self_attn.q_proj.bias", li, 1, D, 0, &bq, err));
     EF_TRY(bind(b, "self_attn.k_proj.bias", li, 1, D, 0, &bk, err));
     EF_TRY(bind(b, "self_attn.v_proj.bias", li, 1, D, 0, &bv, err));
-    EF_ASSERT(wk == wq + D * D && wv == wk + D * D && bk == bq + D && bv == bk + D);
-    l->w_qkv = wq;
+    EF_ASSERT(bk == bq + D && bv == bk + D);
     l->b_qkv = bq;
     return EF_OK;
 }
@@ -145,27 +184,27 @@ static ef_status bind_qkv(binder *b, int li, int64_t D, clip_layer *l, ef_err *e
 static ef_status bind_all(ef_clip_text *m, ef_weights *w, ef_err *err) {
     const ef_clip_text_config *c = &m->cfg;
     const int64_t D = c->hidden_size, I = c->intermediate_size;
-    binder b = {w, "", m->weights};
+    binder b = {w, "", m->weights, m->mats, m->wt};
     if (ef_weights_find(w, "text_model.embeddings.token_embedding.weight")) b.prefix = "text_model.";
-    EF_TRY(bind(&b, "embeddings.token_embedding.weight", -1, 2, c->vocab_size, D, &m->tok_emb, err));
+    EF_TRY(bind_mat(&b, "embeddings.token_embedding.weight", -1, c->vocab_size, D, &m->tok_emb, err));
     EF_TRY(bind(&b, "embeddings.position_embedding.weight", -1, 2, c->max_positions, D, &m->pos_emb, err));
     for (int li = 0; li < (int)c->n_layers; li++) {
         clip_layer *l = &m->layers[li];
         EF_TRY(bind(&b, "layer_norm1.weight", li, 1, D, 0, &l->ln1_g, err));
         EF_TRY(bind(&b, "layer_norm1.bias", li, 1, D, 0, &l->ln1_b, err));
         EF_TRY(bind_qkv(&b, li, D, l, err));
-        EF_TRY(bind(&b, "self_attn.out_proj.weight", li, 2, D, D, &l->w_o, err));
+        EF_TRY(bind_mat(&b, "self_attn.out_proj.weight", li, D, D, &l->w_o, err));
         EF_TRY(bind(&b, "self_attn.out_proj.bias", li, 1, D, 0, &l->b_o, err));
         EF_TRY(bind(&b, "layer_norm2.weight", li, 1, D, 0, &l->ln2_g, err));
         EF_TRY(bind(&b, "layer_norm2.bias", li, 1, D, 0, &l->ln2_b, err));
-        EF_TRY(bind(&b, "mlp.fc1.weight", li, 2, I, D, &l->w_fc1, err));
+        EF_TRY(bind_mat(&b, "mlp.fc1.weight", li, I, D, &l->w_fc1, err));
         EF_TRY(bind(&b, "mlp.fc1.bias", li, 1, I, 0, &l->b_fc1, err));
-        EF_TRY(bind(&b, "mlp.fc2.weight", li, 2, D, I, &l->w_fc2, err));
+        EF_TRY(bind_mat(&b, "mlp.fc2.weight", li, D, I, &l->w_fc2, err));
         EF_TRY(bind(&b, "mlp.fc2.bias", li, 1, D, 0, &l->b_fc2, err));
     }
     EF_TRY(bind(&b, "final_layer_norm.weight", -1, 1, D, 0, &m->lnf_g, err));
     EF_TRY(bind(&b, "final_layer_norm.bias", -1, 1, D, 0, &m->lnf_b, err));
-    EF_ASSERT(b.next == m->weights + m->n_params);
+    EF_ASSERT(b.next == m->weights + m->n_vec && b.mnext == m->mats + m->mats_bytes);
     char ignored[64];
     snprintf(ignored, sizeof ignored, "%sembeddings.position_ids", b.prefix);
     ef_weights_ignore(w, ignored);
@@ -183,7 +222,8 @@ static ef_status alloc_floats(int64_t n, float **out, const char *what, ef_err *
     return EF_OK;
 }
 
-static ef_status load_into(ef_clip_text *m, const char *dir, const char *variant, int use_mmap, ef_err *err) {
+static ef_status load_into(ef_clip_text *m, const char *dir, const char *variant, int use_mmap, ef_wtype wt,
+                           ef_err *err) {
     char path[4096];
     if (!ef_path_join(path, sizeof path, dir, "config.json"))
         return ef_err_set(err, EF_ERR_INVALID_ARG, "text_encoder: path too long: %s", dir);
@@ -195,8 +235,13 @@ static ef_status load_into(ef_clip_text *m, const char *dir, const char *variant
 
     const ef_clip_text_config *c = &m->cfg;
     const int64_t P = c->max_positions, D = c->hidden_size, I = c->intermediate_size;
-    m->n_params = param_count(c);
-    EF_TRY(alloc_floats(m->n_params, &m->weights, "weights", err));
+    m->wt = wt;
+    m->n_vec = vec_count(c);
+    m->mats_bytes = mats_total(c, wt);
+    m->n_params = m->n_vec + c->vocab_size * D + c->n_layers * (3 * D * D + D * D + 2 * I * D);
+    EF_TRY(alloc_floats(m->n_vec, &m->weights, "weights", err));
+    m->mats = aligned_alloc(64, m->mats_bytes ? m->mats_bytes : 64);
+    if (!m->mats) return ef_err_set(err, EF_ERR_NOMEM, "text_encoder: out of memory for %zu bytes of matrices", m->mats_bytes);
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return ef_err_set(err, EF_ERR_NOMEM, "text_encoder: out of memory");
     EF_TRY(alloc_floats(P * (D + D + 3 * D + D + I), &m->act, "activations", err));
@@ -215,12 +260,18 @@ static ef_status load_into(ef_clip_text *m, const char *dir, const char *variant
 
 ef_status ef_clip_text_load(const char *component_dir, const char *variant, int use_mmap, ef_clip_text **out,
                             ef_err *err) {
+    return ef_clip_text_load_typed(component_dir, variant, use_mmap, EF_W_F32, out, err);
+}
+
+ef_status ef_clip_text_load_typed(const char *component_dir, const char *variant, int use_mmap, ef_wtype wt,
+                                  ef_clip_text **out, ef_err *err) {
     if (!out) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_clip_text_load: out is NULL");
     *out = NULL;
     if (!component_dir) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_clip_text_load: component_dir is NULL");
+    if ((int)wt < 0 || wt >= EF_W_COUNT) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_clip_text_load: bad weight type");
     ef_clip_text *m = calloc(1, sizeof *m);
     if (!m) return ef_err_set(err, EF_ERR_NOMEM, "text_encoder: out of memory");
-    ef_status rc = load_into(m, component_dir, variant, use_mmap, err);
+    ef_status rc = load_into(m, component_dir, variant, use_mmap, wt, err);
     if (rc != EF_OK) {
         ef_clip_text_free(m);
         return rc;
@@ -240,7 +291,7 @@ static void block(ef_clip_text *m, const clip_layer *l, ef_pool *pool, const ef_
     ef_layer_norm_args ln1 = {m->x, m->h, l->ln1_g, l->ln1_b, T, D, eps};
     ef_kernels_layer_norm(k, pool, &ln1);
     /* qkv (T, 3D) = h @ [Wq; Wk; Wv]^T + [bq; bk; bv] */
-    ef_linear_args qkv = {m->h, l->w_qkv, l->b_qkv, NULL, m->qkv, T, 3 * D, D, D, 3 * D, EF_ACT_NONE, EF_W_F32};
+    ef_linear_args qkv = {m->h, l->w_qkv, l->b_qkv, NULL, m->qkv, T, 3 * D, D, D, 3 * D, EF_ACT_NONE, m->wt};
     ef_kernels_linear(k, pool, &qkv);
     ef_attention_args at = {
         m->qkv, m->qkv + D, m->qkv + 2 * D, m->attn,
@@ -248,15 +299,15 @@ static void block(ef_clip_text *m, const clip_layer *l, ef_pool *pool, const ef_
     };
     ef_kernels_attention(k, pool, &at);
     /* x += attn @ Wo^T + bo */
-    ef_linear_args o = {m->attn, l->w_o, l->b_o, m->x, m->x, T, D, D, D, D, EF_ACT_NONE, EF_W_F32};
+    ef_linear_args o = {m->attn, l->w_o, l->b_o, m->x, m->x, T, D, D, D, D, EF_ACT_NONE, m->wt};
     ef_kernels_linear(k, pool, &o);
 
     ef_layer_norm_args ln2 = {m->x, m->h, l->ln2_g, l->ln2_b, T, D, eps};
     ef_kernels_layer_norm(k, pool, &ln2);
     /* mlp (T, I) = act(h @ W1^T + b1); x += mlp @ W2^T + b2 */
-    ef_linear_args fc1 = {m->h, l->w_fc1, l->b_fc1, NULL, m->mlp, T, I, D, D, I, c->act, EF_W_F32};
+    ef_linear_args fc1 = {m->h, l->w_fc1, l->b_fc1, NULL, m->mlp, T, I, D, D, I, c->act, m->wt};
     ef_kernels_linear(k, pool, &fc1);
-    ef_linear_args fc2 = {m->mlp, l->w_fc2, l->b_fc2, m->x, m->x, T, D, I, I, D, EF_ACT_NONE, EF_W_F32};
+    ef_linear_args fc2 = {m->mlp, l->w_fc2, l->b_fc2, m->x, m->x, T, D, I, I, D, EF_ACT_NONE, m->wt};
     ef_kernels_linear(k, pool, &fc2);
 }
 
@@ -279,9 +330,10 @@ ef_status ef_clip_text_forward(ef_clip_text *m, ef_pool *pool, const ef_kernels 
     const int64_t D = c->hidden_size, T = n_tokens;
     /* x (T, D) = token_embedding[ids] + position_embedding[0..T) */
     for (int64_t t = 0; t < T; t++) {
-        const float *te = m->tok_emb + (int64_t)ids[t] * D, *pe = m->pos_emb + t * D;
+        const float *pe = m->pos_emb + t * D;
         float *x = m->x + t * D;
-        for (int64_t d = 0; d < D; d++) x[d] = te[d] + pe[d];
+        ef_wmat_row_f32(m->tok_emb, m->wt, c->vocab_size, D, ids[t], 0, D, x);
+        for (int64_t d = 0; d < D; d++) x[d] += pe[d];
     }
     int64_t n_run = clip_skip >= 2 ? c->n_layers - (clip_skip - 1) : c->n_layers;
     for (int64_t li = 0; li < n_run; li++) block(m, &m->layers[li], pool, k, T);
@@ -301,6 +353,7 @@ int64_t ef_clip_text_n_params(const ef_clip_text *m) { return m->n_params; }
 void ef_clip_text_free(ef_clip_text *m) {
     if (!m) return;
     free(m->weights);
+    free(m->mats);
     free(m->layers);
     free(m->act);
     free(m);

@@ -63,6 +63,12 @@ typedef struct ef_clip_text ef_clip_text;
 ef_status ef_clip_text_load(const char *component_dir, const char *variant, int use_mmap, ef_clip_text **out,
                             ef_err *err);
 
+/* ef_clip_text_load keeping the token embedding and every linear matrix as wt
+** (kernels/wmat.h: f16, bf16, or q8 = int8 with a scale per row), converted at load;
+** norms, biases and position embeddings stay f32. */
+ef_status ef_clip_text_load_typed(const char *component_dir, const char *variant, int use_mmap, ef_wtype wt,
+                                  ef_clip_text **out, ef_err *err);
+
 /* Encodes ids (n_tokens) into out (n_tokens, D), row-major.
 ** clip_skip 0 or 1: last_hidden_state (all layers, then the final LayerNorm).
 ** clip_skip k >= 2: the hidden state after layer L-(k-1), then the final LayerNorm

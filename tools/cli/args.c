@@ -41,6 +41,9 @@ static const char USAGE[] =
     "  -t, --threads N              worker threads; 0 = all CPUs (default 0)\n"
     "      --clip-skip N            1 = last text-encoder layer (default), 2 = the one before\n"
     "      --variant fp16           load *.fp16.safetensors weights when present\n"
+    "      --type TYPE              UNet weight storage: f32 (default), f16, bf16, q8 (alias q8_0:\n"
+    "                               int8, a scale per output channel; ~1/4 of the memory)\n"
+    "      --kernels NAME           force a kernel variant: ref, avx2, neon (default: the fastest)\n"
     "      --tokens                 print the prompt's token ids\n"
     "      --embedding-out FILE     write the prompt embedding (tokens x width, float32) as .npy\n"
     "      --encode-only            only tokenize/encode the prompt (no image)\n"
@@ -142,6 +145,14 @@ int cli_args_parse(int argc, char **argv, cli_args *a, char *msg, size_t n) {
             NEED_VALUE();
             if (strcmp(v, "fp16") != 0) { snprintf(msg, n, "--variant: '%s' is not a variant (only fp16)", v); return 0; }
             a->variant = v;
+        } else if (IS("--type", "--type")) {
+            NEED_VALUE();
+            if (strcmp(v, "q8_0") == 0) v = "q8";   /* sd.cpp's spelling */
+            if (strcmp(v, "f32") && strcmp(v, "f16") && strcmp(v, "bf16") && strcmp(v, "q8")) BAD("f32, f16, bf16 or q8");
+            a->weight_type = v;
+        } else if (IS("--kernels", "--kernels")) {
+            NEED_VALUE();
+            a->kernels = v;
         } else if (IS("-W", "--width")) { NEED_VALUE(); if (!parse_int(v, 8, 8192, &a->width)) BAD("a width in 8..8192"); }
         else if (IS("-H", "--height")) { NEED_VALUE(); if (!parse_int(v, 8, 8192, &a->height)) BAD("a height in 8..8192"); }
         else if (IS("--steps", "--steps")) { NEED_VALUE(); if (!parse_int(v, 1, 1000, &a->steps)) BAD("a step count in 1..1000"); }

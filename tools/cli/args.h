@@ -19,6 +19,8 @@ typedef struct cli_args {
     const char *taesd;          /* --taesd PATH */
     const char *embedding_out;  /* --embedding-out FILE.npy */
     const char *variant;        /* --variant fp16 */
+    const char *weight_type;    /* --type f32|f16|bf16|q8 */
+    const char *kernels;        /* --kernels NAME */
     int         width, height;  /* -W, -H (0 = model default) */
     int         steps;          /* --steps (0 = model default) */
     float       cfg_scale;      /* --cfg-scale (< 0 = model default) */

@@ -183,6 +183,8 @@ int main(int argc, char **argv) {
     ef_ctx_params cp = ef_ctx_default_params();
     cp.n_threads = a.threads;
     cp.variant = a.variant;
+    cp.weight_type = a.weight_type;
+    cp.kernels = a.kernels;
     cp.taesd_path = a.taesd;
     cp.log_fn = log_stderr;
     cp.log_user = &a.verbose;
