@@ -189,8 +189,11 @@ typedef struct ef_gen_params {
     const uint8_t    *init_rgb;
     int32_t           init_width, init_height;
     float             strength;         /* fraction of the schedule re-run; default 0.75 */
-    /* VAE decoding in overlapping tiles (bounded memory); tile/overlap in latent pixels */
-    int32_t           vae_tiling;       /* 0 off, 1 on */
+    /* VAE decoding in overlapping tiles (bounded memory); tile/overlap in latent pixels.
+    ** Auto tiles when an untiled decode would need more than EF_VAE_AUTO_TILE_MIB of
+    ** workspace (512x512 and up with TAESD or the SD VAE); tiles are blended as in
+    ** diffusers' enable_tiling, so the image differs slightly from an untiled decode. */
+    int32_t           vae_tiling;       /* 0 auto (default), 1 on, -1 off */
     int32_t           vae_tile_size;    /* 0 = 32 */
     int32_t           vae_tile_overlap; /* 0 = 8 */
     /* Called after each denoising step (done = 1..n_steps) and after decoding
@@ -213,7 +216,10 @@ typedef struct ef_gen_settings {
     int32_t           clip_skip;
     float             strength;         /* -1 for txt2img */
     uint64_t          seed;
+    int32_t           vae_tiled;        /* 1: the decode runs in tiles (vae_tiling resolved) */
 } ef_gen_settings;
+
+#define EF_VAE_AUTO_TILE_MIB 128
 
 /* Validates params against the loaded model and fills *out; nothing runs. */
 EF_API ef_status ef_gen_resolve(ef_ctx *ctx, const ef_gen_params *params, ef_gen_settings *out);

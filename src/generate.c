@@ -164,7 +164,13 @@ ef_status ef_gen_resolve(ef_ctx *ctx, const ef_gen_params *p, ef_gen_settings *o
     if (p->clip_skip < 0 || p->clip_skip > n_layers)
         return ef_err_set(err, EF_ERR_INVALID_ARG, "clip skip %d: must be in 0..%d", (int)p->clip_skip, n_layers);
     out->clip_skip = p->clip_skip;
-    if (p->vae_tiling && (p->vae_tile_size < 0 || p->vae_tile_overlap < 0 ||
+    if (p->vae_tiling < -1 || p->vae_tiling > 1)
+        return ef_err_set(err, EF_ERR_INVALID_ARG, "vae_tiling %d: 0 (auto), 1 (on) or -1 (off)", (int)p->vae_tiling);
+    out->vae_tiled = p->vae_tiling == 1 ||
+                     (p->vae_tiling == 0 && ef_vae_decode_workspace_bytes(ctx->vae, out->height / ef_vae_downscale(ctx->vae),
+                                                                          out->width / ef_vae_downscale(ctx->vae)) >
+                                                ((size_t)EF_VAE_AUTO_TILE_MIB << 20));
+    if (out->vae_tiled && (p->vae_tile_size < 0 || p->vae_tile_overlap < 0 ||
                           2 * (p->vae_tile_overlap ? p->vae_tile_overlap : DEFAULT_OVERLAP) >
                               (p->vae_tile_size ? p->vae_tile_size : DEFAULT_TILE)))
         return ef_err_set(err, EF_ERR_INVALID_ARG, "vae tile %d with overlap %d: overlap must be at most half the tile",
@@ -314,12 +320,12 @@ static ef_status denoise(ef_ctx *ctx, const ef_gen_params *p, const ef_gen_setti
     return EF_OK;
 }
 
-static ef_status decode(ef_ctx *ctx, const ef_gen_params *p, uint8_t *rgb) {
+static ef_status decode(ef_ctx *ctx, const ef_gen_params *p, const ef_gen_settings *st, uint8_t *rgb) {
     ef_gen_buffers *b = &ctx->buf;
     double t0 = ef_time_now();
     int f = ef_vae_downscale(ctx->vae);
     ef_vae_latents_to_decoder(ctx->vae, b->latents, b->n);
-    if (p->vae_tiling) {
+    if (st->vae_tiled) {
         ef_vae_tiling t = {p->vae_tile_size > 0 ? p->vae_tile_size : DEFAULT_TILE,
                            p->vae_tile_overlap > 0 ? p->vae_tile_overlap : DEFAULT_OVERLAP};
         EF_TRY(ef_vae_decode_tiled(ctx->vae, ctx->pool, ctx->kernels, b->latents, b->h, b->w, &t, b->image, &ctx->err));
@@ -327,6 +333,7 @@ static ef_status decode(ef_ctx *ctx, const ef_gen_params *p, uint8_t *rgb) {
         EF_TRY(ef_vae_decode(ctx->vae, ctx->pool, ctx->kernels, b->latents, b->h, b->w, b->image, &ctx->err));
     }
     ef_vae_image_to_rgb8(b->image, 3, (int64_t)b->h * f, (int64_t)b->w * f, rgb);
+    ef_vae_release_workspace(ctx->vae);   /* scratch: its pages leave the resident set until the next decode */
     ctx->timings.vae_s = ef_time_now() - t0;
     return EF_OK;
 }
@@ -363,7 +370,8 @@ static ef_status run(ef_ctx *ctx, const ef_gen_params *p, const ef_gen_settings 
             for (size_t i = 0; i < b->n; i++) b->latents[i] *= sigma;
     }
     EF_TRY(denoise(ctx, p, st, *s, &rng));
-    EF_TRY(decode(ctx, p, rgb));
+    ef_unet_release_activations(ctx->unet);   /* the decode's peak need not include the UNet's */
+    EF_TRY(decode(ctx, p, st, rgb));
     int n_run = ef_sched_n_steps(*s);
     return gen_tick(ctx, p, n_run + 1, n_run + 1);
 }

@@ -104,7 +104,7 @@ ef_status ef_gen_infotext(ef_ctx *ctx, const ef_gen_params *p, char *out, size_t
     ef_a1111_param extra[2];
     int n_extra = 0;
     if (ctx->taesd_path) extra[n_extra++] = (ef_a1111_param){"VAE Decoder", "TAESD"};
-    if (p->vae_tiling) extra[n_extra++] = (ef_a1111_param){"VAE tiling", "True"};
+    if (st.vae_tiled) extra[n_extra++] = (ef_a1111_param){"VAE tiling", "True"};
     g.extra = extra;
     g.n_extra = n_extra;
     char version[32];

@@ -379,6 +379,27 @@ static void test_weight_types(ef_test *t) {
     free(got);
 }
 
+/* vae_tiling auto: tiles only when an untiled decode needs > EF_VAE_AUTO_TILE_MIB. */
+static void test_vae_tiling_auto(ef_test *t) {
+    ef_ctx *ctx = load_fixture(t, 1);
+    if (!ctx) return;
+    ef_gen_params p = ef_gen_default_params();
+    ef_gen_settings st;
+    p.prompt = "a cat";
+    EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK && st.vae_tiled == 0);   /* 64x64 */
+    p.width = p.height = 2048;   /* the fixture VAE's 3 x 32 x 2048^2 floats > 128 MiB */
+    EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK && st.vae_tiled == 1);
+    p.vae_tiling = -1;
+    EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK && st.vae_tiled == 0);
+    p.width = p.height = 64;
+    p.vae_tiling = 1;
+    EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK && st.vae_tiled == 1);
+    p.vae_tiling = 2;
+    EF_CHECK_INT(t, ef_gen_resolve(ctx, &p, &st), EF_ERR_INVALID_ARG);
+    EF_CHECK(t, strstr(ef_ctx_errmsg(ctx), "vae_tiling 2") != NULL);
+    ef_ctx_free(ctx);
+}
+
 /* A folder with only the text parts loads, encodes, and refuses images by name. */
 static void test_text_only_folder(ef_test *t) {
     char dir[512], why[512];
@@ -407,5 +428,6 @@ const ef_test_case ef_suite_api[] = {
     {"generate_timings", test_generate_timings},
     {"text_only_folder", test_text_only_folder},
     {"weight_types", test_weight_types},
+    {"vae_tiling_auto", test_vae_tiling_auto},
     {0, 0},
 };

@@ -7,6 +7,7 @@
 ** checks; the memory is one C11 aligned_alloc.
 */
 #include "core/arena.h"
+#include "core/platform.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -63,6 +64,10 @@ size_t ef_arena_used(const ef_arena *a) { return a->used; }
 size_t ef_arena_high_water(const ef_arena *a) { return a->high; }
 size_t ef_arena_capacity(const ef_arena *a) { return a->measure ? 0 : a->cap; }
 void   ef_arena_clear_high_water(ef_arena *a) { a->high = a->used; }
+
+void ef_arena_release(ef_arena *a) {
+    if (a && a->base) ef_mem_release(a->base, a->cap);
+}
 
 void ef_arena_free(ef_arena *a) {
     if (!a) return;

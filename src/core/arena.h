@@ -57,5 +57,8 @@ void   ef_arena_clear_high_water(ef_arena *a);  /* high = used */
 
 /* Releases the memory and zeroes *a. NULL or a zeroed arena is a no-op. */
 void ef_arena_free(ef_arena *a);
+/* Gives the arena's pages back to the OS (ef_mem_release); offsets, marks and the
+** capacity stay, the contents do not. */
+void ef_arena_release(ef_arena *a);
 
 #endif /* EF_CORE_ARENA_H */

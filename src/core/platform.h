@@ -25,6 +25,11 @@ void      ef_file_map_close(ef_file_map *m);
 ** it after converting a tensor, so a mapped weights file never adds to the peak RSS. */
 void      ef_file_map_release(const ef_file_map *m, const void *p, size_t n);
 
+/* Returns the whole pages inside [p, p + n) of scratch memory to the OS: they stay
+** mapped and read as zeros (or the old bytes) until written again. For workspaces
+** between uses, so one stage's scratch does not add to the next stage's peak. */
+void      ef_mem_release(void *p, size_t n);
+
 /* Reads a whole file into a NUL-terminated malloc'ed buffer, refusing files larger
 ** than max_bytes (EF_ERR_FORMAT, naming the file and both sizes). *out_len excludes
 ** the NUL. The caller frees *out. */

@@ -76,6 +76,13 @@ void ef_file_map_release(const ef_file_map *m, const void *p, size_t n) {
     madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+void ef_mem_release(void *p, size_t n) {
+    if (!p || n == 0) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 ef_status ef_file_read_all(const char *path, size_t max_bytes, char **out, size_t *out_len, ef_err *err) {
     *out = NULL;
     if (out_len) *out_len = 0;

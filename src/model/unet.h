@@ -125,6 +125,10 @@ int64_t ef_unet_n_params(const ef_unet *m);          /* floats loaded: 859,520,9
 int     ef_unet_downscale(const ef_unet *m);         /* 2^(n_stages-1): h and w must be multiples */
 size_t  ef_unet_activation_bytes(const ef_unet *m);  /* the planned arena; 0 before ef_unet_plan */
 
+/* The planned activation arena's pages go back to the OS (the plan stays; the next
+** forward touches them again). Between generations, or before the VAE decode. */
+void ef_unet_release_activations(ef_unet *m);
+
 void ef_unet_free(ef_unet *m);                       /* NULL is a no-op */
 
 #endif /* EF_MODEL_UNET_H */

@@ -421,6 +421,7 @@ const ef_unet_config *ef_unet_get_config(const ef_unet *m) { return &m->cfg; }
 int64_t ef_unet_n_params(const ef_unet *m) { return m->n_params; }
 int     ef_unet_downscale(const ef_unet *m) { return 1 << (m->cfg.n_stages - 1); }
 size_t  ef_unet_activation_bytes(const ef_unet *m) { return ef_arena_capacity(&m->arena); }
+void    ef_unet_release_activations(ef_unet *m) { if (m) ef_arena_release(&m->arena); }
 void    ef_unet_set_hook(ef_unet *m, ef_unet_hook_fn fn, void *user) {
     m->hook = fn;
     m->hook_user = user;

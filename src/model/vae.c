@@ -194,6 +194,10 @@ ef_status ef_vae_encode(ef_vae *v, ef_pool *pool, const ef_kernels *k, const flo
 }
 
 size_t ef_vae_workspace_bytes(const ef_vae *v) { return v ? v->ws_floats * sizeof(float) : 0; }
+size_t ef_vae_decode_workspace_bytes(const ef_vae *v, int64_t h, int64_t w) {
+    size_t n = ef_vae_decode_ws(v, h, w);
+    return n > SIZE_MAX / sizeof(float) ? SIZE_MAX : n * sizeof(float);
+}
 
 void ef_vae_release_workspace(ef_vae *v) {
     if (!v) return;

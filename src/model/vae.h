@@ -173,6 +173,9 @@ ef_status ef_vae_encode(ef_vae *v, ef_pool *pool, const ef_kernels *k, const flo
 /* Bytes of the activation workspace now held; ef_vae_release_workspace frees it
 ** (the next call allocates again). */
 size_t ef_vae_workspace_bytes(const ef_vae *v);
+/* Workspace bytes an untiled decode of latents (h, w) needs (no allocation). */
+size_t ef_vae_decode_workspace_bytes(const ef_vae *v, int64_t h, int64_t w);
+
 void   ef_vae_release_workspace(ef_vae *v);
 
 /* diffusers' VaeImageProcessor postprocess: rgb (H, W, C) = round_half_even(

@@ -35,7 +35,9 @@ static const char USAGE[] =
     "  -i, --init-img FILE          img2img from this PNG (same size as the output)\n"
     "      --strength X             img2img: how much to change the image, (0, 1] (default 0.75)\n"
     "      --taesd PATH             decode with TAESD (folder or .safetensors) instead of vae/\n"
-    "      --vae-tiling             decode in overlapping tiles (bounded memory)\n"
+    "      --vae-tiling             decode in overlapping tiles (bounded memory); by default only\n"
+    "                               when an untiled decode needs > 128 MiB (512x512 and up)\n"
+    "      --no-vae-tiling          never tile (the exact diffusers decode, more memory)\n"
     "      --vae-tile-size N        tile side in latent pixels (default 32)\n"
     "      --vae-tile-overlap N     tile overlap in latent pixels (default 8)\n"
     "  -t, --threads N              worker threads; 0 = all CPUs (default 0)\n"
@@ -131,6 +133,7 @@ int cli_args_parse(int argc, char **argv, cli_args *a, char *msg, size_t n) {
         else if (IS("--tokens", "--tokens")) a->print_tokens = 1;
         else if (IS("--encode-only", "--encode-only")) a->encode_only = 1;
         else if (IS("--vae-tiling", "--vae-tiling")) a->vae_tiling = 1;
+        else if (IS("--no-vae-tiling", "--no-vae-tiling")) a->vae_tiling = -1;
         else if (IS("-m", "--model")) { NEED_VALUE(); a->model = v; }
         else if (IS("-p", "--prompt")) { NEED_VALUE(); a->prompt = v; }
         else if (IS("-n", "--negative-prompt")) { NEED_VALUE(); a->negative = v; }

@@ -29,7 +29,7 @@ typedef struct cli_args {
     ef_sigma_schedule sigmas;   /* --scheduler */
     int         batch;          /* -b, --batch-count */
     float       strength;       /* --strength */
-    int         vae_tiling;     /* --vae-tiling */
+    int         vae_tiling;     /* --vae-tiling 1, --no-vae-tiling -1, else 0 (auto) */
     int         tile_size;      /* --vae-tile-size (latent px) */
     int         tile_overlap;   /* --vae-tile-overlap (latent px) */
     int         threads;        /* -t, --threads N (0 = all CPUs) */
