@@ -406,6 +406,16 @@ static void test_attention(ef_test *t) {
         {1, 1, 1, 1, 0, 0, 1}, {1, 1, 1, 1, 1, 0, 1}, {3, 3, 2, 5, 1, 1, 1}, {17, 17, 3, 8, 1, 0, 1},
         {77, 77, 4, 8, 1, 1, 1}, {77, 77, 12, 64, 1, 1, 1}, {129, 129, 2, 17, 0, 0, 1},
         {5, 200, 3, 7, 0, 0, 1}, {300, 300, 2, 8, 1, 1, 8}, {40, 150, 1, 40, 0, 0, 4}, {150, 40, 2, 3, 1, 0, 1},
+        /* the avx2 kernel's paths: 4-row groups with a short last one, 24-key panels and
+        ** key tiles (168 keys at Dh 40, 96 at 64, 72 at 80, 24 from 160) with tails, causal
+        ** diagonals inside groups and tiles, 3/2/1-vector column chunks and Dh % 8 tails,
+        ** V packed or read in place (Dh 512 and up), several query blocks per head, Dh over
+        ** 597 (the reference fallback) */
+        {300, 300, 2, 40, 0, 0, 1}, {300, 300, 2, 40, 1, 1, 1}, {77, 77, 12, 64, 0, 1, 1}, {130, 77, 2, 40, 0, 0, 1},
+        {97, 97, 2, 80, 1, 0, 2}, {33, 70, 3, 160, 0, 0, 1}, {50, 50, 1, 512, 0, 1, 1}, {26, 49, 1, 512, 1, 0, 1},
+        {600, 530, 1, 16, 1, 0, 1}, {520, 600, 1, 24, 0, 0, 1}, {9, 30, 2, 13, 1, 0, 1}, {2, 1, 1, 9, 1, 0, 1},
+        {64, 100, 2, 44, 1, 0, 1}, {1, 97, 1, 40, 0, 0, 1}, {25, 25, 1, 520, 1, 0, 1}, {9, 40, 1, 513, 1, 0, 1},
+        {20, 30, 1, 600, 1, 0, 1}, {200, 400, 1, 64, 1, 0, 1},
     };
     ef_pool *p3 = pool3(t);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -479,6 +489,7 @@ static void test_conv2d(ef_test *t) {
         {33, 10, 10, 6, 3, 2, 1, EF_ACT_SILU, 1},    /* stride 2, act + residual, depth 297 */
         {64, 20, 40, 24, 3, 1, 1, EF_ACT_NONE, 0},   /* several column groups */
         {8, 33, 40, 3, 3, 1, 1, EF_ACT_NONE, 0},     /* fewer outputs than one row tile */
+        {5, 6, 77, 2, 3, 1, 1, EF_ACT_SILU, 1},      /* few outputs, a row of 77: partial vectors */
     };
     ef_pool *p3 = pool3(t);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -694,7 +705,7 @@ static void test_narrow_weights(ef_test *t) {
         }
 
         /* conv2d 3x3 and 1x1: Cin, H, W, Cout, k, stride */
-        static const int64_t cv[][6] = {{40, 9, 20, 13, 3, 1}, {33, 10, 10, 8, 3, 2}, {300, 4, 4, 7, 1, 1}};
+        static const int64_t cv[][6] = {{40, 9, 20, 13, 3, 1}, {33, 10, 10, 8, 3, 2}, {300, 4, 4, 7, 1, 1}, {16, 9, 30, 3, 3, 1}};
         for (size_t s = 0; s < sizeof cv / sizeof cv[0]; s++) {
             ef_conv2d_args a = {0};
             a.Cin = cv[s][0]; a.H = cv[s][1]; a.W = cv[s][2]; a.Cout = cv[s][3]; a.KH = a.KW = cv[s][4];

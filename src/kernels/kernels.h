@@ -248,6 +248,7 @@ void ef_k_transpose_f32__ref(const ef_transpose_args *a, int ith, int nth);
 
 void ef_k_linear_f32__avx2(const ef_linear_args *a, int ith, int nth);
 void ef_k_conv2d_f32__avx2(const ef_conv2d_args *a, int ith, int nth);
+void ef_k_attention_f32__avx2(const ef_attention_args *a, int ith, int nth);
 void ef_k_layer_norm_f32__avx2(const ef_layer_norm_args *a, int ith, int nth);
 void ef_k_group_norm_f32__avx2(const ef_group_norm_args *a, int ith, int nth);
 void ef_k_act_f32__avx2(const ef_act_args *a, int ith, int nth);

@@ -38,27 +38,29 @@ struct gemm_job {
     const ef_gemm_isa *isa;
 };
 
-/* C[m0.., n0..] of one (mr, nw) tile: store, accumulate, or finish (bias, act, residual). */
+/* C[m0.., n0..] of one (mr, nw) tile: store, accumulate, or finish (bias, act, residual).
+** Each case is its own branch-free loop so the compiler vectorises it. */
 static void combine(const gemm_job *g, const float *tile, int64_t m0, int64_t mr, int64_t n0, int64_t nw,
                     int first, int last) {
     for (int64_t i = 0; i < mr; i++) {
         const float *t = tile + i * EF_GEMM_NR;
         float *c = g->C + (m0 + i) * g->ldc + n0;
-        int fresh = first && !g->r_in_c;   /* C holds nothing of this sum yet */
+        const int fresh = first && !g->r_in_c;   /* C holds nothing of this sum yet */
+        float v[EF_GEMM_NR];
+        if (fresh) for (int64_t j = 0; j < nw; j++) v[j] = t[j];
+        else for (int64_t j = 0; j < nw; j++) v[j] = c[j] + t[j];
         if (!last) {
-            if (fresh) memcpy(c, t, (size_t)nw * sizeof *c);
-            else for (int64_t j = 0; j < nw; j++) c[j] += t[j];
+            for (int64_t j = 0; j < nw; j++) c[j] = v[j];
             continue;
         }
-        float bm = g->bias_m ? g->bias_m[m0 + i] : 0.0f;
-        const float *rr = g->r && !g->r_in_c ? g->r + (m0 + i) * g->ldr + n0 : NULL;
-        for (int64_t j = 0; j < nw; j++) {
-            float v = fresh ? t[j] : c[j] + t[j];
-            v += g->bias_n ? g->bias_n[n0 + j] : bm;
-            if (g->act != EF_ACT_NONE) v = ef_act_apply(g->act, v);
-            if (rr) v += rr[j];
-            c[j] = v;
+        if (g->bias_n) for (int64_t j = 0; j < nw; j++) v[j] += g->bias_n[n0 + j];
+        if (g->bias_m) for (int64_t j = 0; j < nw; j++) v[j] += g->bias_m[m0 + i];
+        if (g->act != EF_ACT_NONE) for (int64_t j = 0; j < nw; j++) v[j] = ef_act_apply(g->act, v[j]);
+        if (g->r && !g->r_in_c) {
+            const float *rr = g->r + (m0 + i) * g->ldr + n0;
+            for (int64_t j = 0; j < nw; j++) v[j] += rr[j];
         }
+        for (int64_t j = 0; j < nw; j++) c[j] = v[j];
     }
 }
 
@@ -169,9 +171,13 @@ static void pack_conv(const gemm_job *g, int64_t k0, int64_t kc, int64_t n0, int
                 jhi = W - ix < nw ? W - ix : nw;
                 if (jhi < jlo) jhi = jlo;
             }
-            for (int64_t j = 0; j < jlo; j++) d[j] = 0.0f;
-            if (jhi > jlo) memcpy(d + jlo, a->x + (ci * H + iy) * W + ix + jlo, (size_t)(jhi - jlo) * sizeof *d);
-            for (int64_t j = jhi; j < EF_GEMM_NR; j++) d[j] = 0.0f;
+            if (jlo == 0 && jhi == EF_GEMM_NR) {   /* the common interior case: one fixed-size copy */
+                const float *src = a->x + (ci * H + iy) * W + ix;
+                for (int j = 0; j < EF_GEMM_NR; j++) d[j] = src[j];
+            } else {
+                for (int64_t j = 0; j < EF_GEMM_NR; j++) d[j] = 0.0f;
+                if (jhi > jlo) memcpy(d + jlo, a->x + (ci * H + iy) * W + ix + jlo, (size_t)(jhi - jlo) * sizeof *d);
+            }
             if (++kx == a->KW) { kx = 0; if (++ky == a->KH) { ky = 0; ci++; } }
         }
         return;

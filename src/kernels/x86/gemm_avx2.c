@@ -8,6 +8,7 @@
 ** sums its k in order with FMA, so the result is independent of the thread split.
 */
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels/gemm/gemm.h"
 
@@ -74,4 +75,72 @@ static const ef_gemm_isa AVX2 = {ukernel_6x16, wrow_avx2};
 
 void ef_k_linear_f32__avx2(const ef_linear_args *a, int ith, int nth) { ef_gemm_linear(a, ith, nth, &AVX2); }
 
-void ef_k_conv2d_f32__avx2(const ef_conv2d_args *a, int ith, int nth) { ef_gemm_conv2d(a, ith, nth, &AVX2); }
+/* ---- few output channels: direct convolution ------------------------------------
+** With Cout <= 4 (a VAE's or TAESD's RGB output, the UNet's conv_out) a GEMM row tile
+** is mostly padding and each packed panel serves one tile. Instead, one output row at
+** a time: its Cout x Wo sums stay in an L1 buffer while every (ci, ky) input row is
+** copied once with its zero padding and swept by the KW taps x Cout weights, 8
+** outputs per FMA. Stride 1, Wo <= SMALL_WO_MAX. */
+enum { SMALL_COUT = 4, SMALL_W_MAX = 8192, SMALL_WO_MAX = 1024, SMALL_PAD_MAX = 8 };
+
+/* acc[co][x] += sum_kx wk[co * wstride + kx] * rp[x + kx] for the nv vectors of a row;
+** C is a constant after inlining. */
+static inline __attribute__((always_inline)) void small_row_taps(float acc[][SMALL_WO_MAX], const float *rp,
+                                                               const float *wk, int64_t wstride, int64_t KW, int64_t nv,
+                                                               const int C) {
+    for (int64_t v = 0; v < nv; v++) {
+        __m256 s[SMALL_COUT];
+        for (int co = 0; co < C; co++) s[co] = _mm256_load_ps(acc[co] + 8 * v);
+        for (int64_t kx = 0; kx < KW; kx++) {
+            const __m256 xv = _mm256_loadu_ps(rp + 8 * v + kx);
+            for (int co = 0; co < C; co++) s[co] = _mm256_fmadd_ps(_mm256_broadcast_ss(wk + co * wstride + kx), xv, s[co]);
+        }
+        for (int co = 0; co < C; co++) _mm256_store_ps(acc[co] + 8 * v, s[co]);
+    }
+}
+
+static void conv2d_small_cout(const ef_conv2d_args *a, const float *w, int ith, int nth) {
+    _Alignas(32) float acc[SMALL_COUT][SMALL_WO_MAX];
+    _Alignas(32) float rp[SMALL_WO_MAX + 2 * SMALL_PAD_MAX + 8];   /* one padded input row */
+    const int64_t Cout = a->Cout, H = a->H, W = a->W, Wo = a->Wo, p = a->pad, KK = a->KH * a->KW;
+    const int64_t nv = (Wo + 7) / 8;   /* vectors per output row; the last may run past Wo */
+    long r0, r1;
+    ef_split_rows((long)a->Ho, ith, nth, &r0, &r1);
+    memset(rp, 0, sizeof rp);   /* the padding around [p, p + W) stays zero; rows fill the middle */
+    for (int64_t oy = r0; oy < r1; oy++) {
+        for (int64_t co = 0; co < Cout; co++) memset(acc[co], 0, (size_t)nv * 8 * sizeof(float));
+        for (int64_t ci = 0; ci < a->Cin; ci++)
+            for (int64_t ky = 0; ky < a->KH; ky++) {
+                const int64_t iy = oy + ky - p;
+                if (iy < 0 || iy >= H) continue;
+                memcpy(rp + p, a->x + (ci * H + iy) * W, (size_t)W * sizeof(float));
+                const float *wk = w + ci * KK + ky * a->KW;   /* tap (co, kx) at wk[co * Cin * KK + kx] */
+                switch (Cout) {   /* a constant channel count keeps the sums in registers */
+                case 1: small_row_taps(acc, rp, wk, a->Cin * KK, a->KW, nv, 1); break;
+                case 2: small_row_taps(acc, rp, wk, a->Cin * KK, a->KW, nv, 2); break;
+                case 3: small_row_taps(acc, rp, wk, a->Cin * KK, a->KW, nv, 3); break;
+                default: small_row_taps(acc, rp, wk, a->Cin * KK, a->KW, nv, 4); break;
+                }
+            }
+        for (int64_t co = 0; co < Cout; co++) {
+            const float bias = a->b ? a->b[co] : 0.0f;
+            const int64_t o = (co * a->Ho + oy) * Wo;
+            for (int64_t x = 0; x < Wo; x++) {
+                float v = ef_act_apply(a->act, acc[co][x] + bias);
+                a->y[o + x] = a->r ? v + a->r[o + x] : v;
+            }
+        }
+    }
+}
+
+void ef_k_conv2d_f32__avx2(const ef_conv2d_args *a, int ith, int nth) {
+    const int64_t K = a->Cin * a->KH * a->KW;
+    if (a->Cout <= SMALL_COUT && a->stride == 1 && a->Cout * K <= SMALL_W_MAX && a->Wo <= SMALL_WO_MAX &&
+        a->pad <= SMALL_PAD_MAX && a->KW <= 2 * a->pad + 1 && a->r != a->y) {
+        float w[SMALL_W_MAX];   /* the weights as f32, whatever their storage */
+        for (int64_t co = 0; co < a->Cout; co++) wrow_avx2(a->w, a->wt, a->Cout, K, co, 0, K, w + co * K);
+        conv2d_small_cout(a, w, ith, nth);
+        return;
+    }
+    ef_gemm_conv2d(a, ith, nth, &AVX2);
+}
