@@ -88,10 +88,12 @@ typedef struct ef_ctx_params {
     ef_progress_fn progress_fn;    /* NULL = none; see ef_progress_fn */
     void          *progress_user;
     const char    *weight_type;    /* how the UNet and text encoder keep their matrices (convs,
-                                   ** linears, token embedding): NULL or "f32"; "f16", "bf16"
-                                   ** (half the memory); "q8" (int8 with a scale per output
-                                   ** channel, ~1/4). Converted at load from any file dtype;
-                                   ** the arithmetic stays f32. */
+                                   ** linears, token embedding): "f32"; "f16", "bf16" (half the
+                                   ** memory); "q8" (int8 with a scale per output channel, ~1/4).
+                                   ** Converted at load from any file dtype; the arithmetic
+                                   ** stays f32. NULL = as stored: a component whose matrices
+                                   ** are all F16, all BF16 or all q8 (ef_convert's files)
+                                   ** keeps that type, any other loads as f32. */
     const char    *kernels;        /* NULL = the fastest kernels this CPU runs; or a variant by
                                    ** name ("ref", "avx2", "neon") for tests and benchmarks */
 } ef_ctx_params;
@@ -125,6 +127,9 @@ typedef struct ef_model_info {
     int32_t is_lcm;               /* 1: LCM defaults (UNet w-embedding or LCMScheduler) */
     int32_t width_default, height_default;   /* pixels: UNet sample_size x VAE scale */
     const char *name;             /* model folder name, for metadata; owned by ctx */
+    const char *text_weight_type; /* how the text encoder's matrices are kept: "f32", "f16",
+                                  ** "bf16" or "q8" (static string) */
+    const char *unet_weight_type; /* the same for the UNet; NULL when the folder has no unet/ */
 } ef_model_info;
 
 EF_API ef_status ef_ctx_model_info(const ef_ctx *ctx, ef_model_info *out_info);
@@ -273,6 +278,38 @@ typedef struct ef_image {
 ** ef_image_free. Untrusted input: sizes are capped and errors name the file. */
 EF_API ef_status ef_png_load(const char *path, ef_image *out, char *errbuf, size_t errbuf_size);
 EF_API void      ef_image_free(ef_image *img);   /* NULL or zeroed is a no-op */
+
+/* ---- conversion ----------------------------------------------------------- */
+
+typedef struct ef_convert_params {
+    const char *weight_type;   /* required: "f16", "bf16" or "q8" */
+    const char *variant;       /* which input weights to read: NULL or "fp16" (as ef_ctx_params) */
+    int32_t     overwrite;     /* 0 (default): refuse an existing non-empty out_dir; 1: write into
+                               ** it, replacing the files of the same names (nothing is deleted) */
+    ef_log_fn   log_fn;        /* one EF_LOG_INFO line per component written; NULL = none */
+    void       *log_user;
+} ef_convert_params;
+
+EF_API ef_convert_params ef_convert_default_params(void);
+
+/* Writes a copy of the diffusers pipeline folder in_dir into out_dir (created if
+** missing; its parent must exist) whose UNet and text encoder keep every matrix (the
+** tensors their loaders store as ef_ctx_params.weight_type: conv and linear weights,
+** the token embedding) in weight_type, vectors (norms, biases, position embeddings) in
+** F32: text_encoder/model.safetensors and unet/diffusion_pytorch_model.safetensors.
+** f16 / bf16 are plain F16 / BF16 tensors (diffusers and transformers read them); q8
+** stores each matrix "<name>" as I8 (same shape) plus F32 "<name>.q8_scale" (rows),
+** metadata {"format": "pt", "edgefusion_type": "q8"}. model_index.json, every other
+** component folder (tokenizer/, scheduler/, vae/, ...), each converted component's
+** other files but weights (config.json, ...) and a taesd/ folder are copied as they
+** are. Files are written through a temporary name, then renamed. ef_ctx_create with
+** weight_type NULL loads the result in weight_type, the same model as loading in_dir
+** with that weight_type (bit for bit). Errors (the reason in errbuf, naming the file
+** or tensor): EF_ERR_INVALID_ARG (bad weight_type, out_dir not empty without
+** overwrite), EF_ERR_IO, EF_ERR_FORMAT, EF_ERR_UNSUPPORTED (a component class the
+** engine does not load). */
+EF_API ef_status ef_convert(const char *in_dir, const char *out_dir, const ef_convert_params *params,
+                            char *errbuf, size_t errbuf_size);
 
 #ifdef __cplusplus
 }

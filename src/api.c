@@ -71,6 +71,11 @@ static ef_status component_dir(ef_ctx *ctx, const char *name, char *out, size_t 
     return EF_OK;
 }
 
+/* params.weight_type, or (NULL) whatever type each component's file matrices share. */
+static ef_wtype requested_wtype(const ef_ctx *ctx) {
+    return ctx->params.weight_type ? ctx->wt : (ef_wtype)EF_W_FROM_FILE;
+}
+
 static ef_status load_text(ef_ctx *ctx) {
     static const char *const TOKENIZERS[] = {"CLIPTokenizer", "CLIPTokenizerFast", NULL};
     static const char *const TEXT_ENCODERS[] = {"CLIPTextModel", NULL};
@@ -81,7 +86,7 @@ static ef_status load_text(ef_ctx *ctx) {
     EF_TRY(ef_bpe_load(dir, &ctx->tokenizer, err));
     EF_TRY(require_component(ctx, "text_encoder", TEXT_ENCODERS));
     EF_TRY(component_dir(ctx, "text_encoder", dir, sizeof dir));
-    EF_TRY(ef_clip_text_load_typed(dir, ctx->variant, ctx->params.use_mmap, ctx->wt, &ctx->text_encoder, err));
+    EF_TRY(ef_clip_text_load_typed(dir, ctx->variant, ctx->params.use_mmap, requested_wtype(ctx), &ctx->text_encoder, err));
     int32_t max_len = ef_bpe_max_length(ctx->tokenizer);
     int32_t max_pos = ef_clip_text_max_positions(ctx->text_encoder);
     if (max_len > max_pos)
@@ -98,7 +103,7 @@ static ef_status load_unet(ef_ctx *ctx) {
     if (!ef_model_index_find(&ctx->index, "unet")) return EF_OK;   /* text-only folder */
     EF_TRY(require_component(ctx, "unet", UNETS));
     EF_TRY(component_dir(ctx, "unet", dir, sizeof dir));
-    EF_TRY(ef_unet_load_typed(dir, ctx->variant, ctx->params.use_mmap, ctx->wt, &ctx->unet, &ctx->err));
+    EF_TRY(ef_unet_load_typed(dir, ctx->variant, ctx->params.use_mmap, requested_wtype(ctx), &ctx->unet, &ctx->err));
     const ef_unet_config *uc = ef_unet_get_config(ctx->unet);
     int32_t d_text = ef_clip_text_hidden_size(ctx->text_encoder);
     if (uc->cross_attention_dim != d_text)
@@ -175,7 +180,8 @@ static ef_status ctx_load(ef_ctx *ctx) {
         return ef_err_set(err, EF_ERR_UNSUPPORTED, "kernels '%s': not built, or this CPU cannot run them",
                           ctx->params.kernels);
     ctx->params.kernels = ctx->kernels->name;
-    ctx_log(ctx, EF_LOG_INFO, "kernels: %s; unet and text encoder matrices: %s", ctx->kernels->name, ef_wtype_name(ctx->wt));
+    ctx_log(ctx, EF_LOG_INFO, "kernels: %s; unet and text encoder matrices: %s", ctx->kernels->name,
+            ctx->params.weight_type ? ctx->params.weight_type : "as stored (f32 unless all f16, bf16 or q8)");
     EF_TRY(ef_model_index_load(ctx->model_dir, &ctx->index, err));
     set_name(ctx);
     ctx_log(ctx, EF_LOG_INFO, "%s: %s with %d components", ctx->model_dir, ctx->index.pipeline_class,
@@ -188,9 +194,12 @@ static ef_status ctx_load(ef_ctx *ctx) {
     EF_TRY(load_tick(ctx, 3, n_units, t0));
     EF_TRY(load_scheduler(ctx));
     EF_TRY(load_tick(ctx, 4, n_units, t0));
-    ctx_log(ctx, EF_LOG_INFO, "text encoder: %d layers, width %d, %lld params", (int)ef_clip_text_n_layers(ctx->text_encoder),
-            (int)ef_clip_text_hidden_size(ctx->text_encoder), (long long)ef_clip_text_n_params(ctx->text_encoder));
-    if (ctx->unet) ctx_log(ctx, EF_LOG_INFO, "unet: %lld params", (long long)ef_unet_n_params(ctx->unet));
+    ctx_log(ctx, EF_LOG_INFO, "text encoder: %d layers, width %d, %lld params, matrices %s",
+            (int)ef_clip_text_n_layers(ctx->text_encoder), (int)ef_clip_text_hidden_size(ctx->text_encoder),
+            (long long)ef_clip_text_n_params(ctx->text_encoder), ef_wtype_name(ef_clip_text_wtype(ctx->text_encoder)));
+    if (ctx->unet)
+        ctx_log(ctx, EF_LOG_INFO, "unet: %lld params, matrices %s", (long long)ef_unet_n_params(ctx->unet),
+                ef_wtype_name(ef_unet_wtype(ctx->unet)));
     if (ctx->vae) ctx_log(ctx, EF_LOG_INFO, "vae decoder: %lld params", (long long)ef_vae_n_params(ctx->vae, EF_VAE_DECODER));
     ctx->timings.load_s = ef_time_now() - t0;
     ctx_log(ctx, EF_LOG_INFO, "loaded in %.2f s", ctx->timings.load_s);
@@ -218,7 +227,8 @@ ef_status ef_ctx_create(const char *model_dir, const ef_ctx_params *params, ef_c
         rc = ef_err_set(&ctx->err, EF_ERR_INVALID_ARG, "weight_type '%s': one of f32, f16, bf16, q8",
                         ctx->params.weight_type);
     else {
-        ctx->params.weight_type = ef_wtype_name(ctx->wt);   /* static: the caller's string may go */
+        if (ctx->params.weight_type)   /* static: the caller's string may go; NULL stays "as stored" */
+            ctx->params.weight_type = ef_wtype_name(ctx->wt);
         const char *variant = ctx->params.variant, *taesd = ctx->params.taesd_path;
         ctx->model_dir = dup_str(model_dir);
         ctx->variant = dup_str(variant);
@@ -270,10 +280,12 @@ ef_status ef_ctx_model_info(const ef_ctx *ctx, ef_model_info *out) {
     out->text_max_length = ef_bpe_max_length(ctx->tokenizer);
     out->text_n_layers = ef_clip_text_n_layers(ctx->text_encoder);
     out->text_n_params = ef_clip_text_n_params(ctx->text_encoder);
+    out->text_weight_type = ef_wtype_name(ef_clip_text_wtype(ctx->text_encoder));
     out->name = ctx->name;
     if (ctx->unet) {
         const ef_unet_config *uc = ef_unet_get_config(ctx->unet);
         out->unet_n_params = ef_unet_n_params(ctx->unet);
+        out->unet_weight_type = ef_wtype_name(ef_unet_wtype(ctx->unet));
         out->is_lcm = uc->time_cond_proj_dim > 0 || (ctx->sched_config && ctx->sched_kind == EF_SCHED_LCM);
         int f = ctx->vae ? ef_vae_downscale(ctx->vae) : 8;
         int64_t sh = uc->sample_size[0] > 0 ? uc->sample_size[0] : 64, sw = uc->sample_size[1] > 0 ? uc->sample_size[1] : sh;

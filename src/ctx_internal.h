@@ -47,7 +47,7 @@ struct ef_ctx {
     char              model_hash[11];/* A1111 short hash of the UNet weights, "" until computed */
     ef_pool          *pool;
     const ef_kernels *kernels;
-    ef_wtype          wt;            /* params.weight_type, parsed */
+    ef_wtype          wt;            /* params.weight_type, parsed (unused when it is NULL: as stored) */
     ef_model_index    index;
     ef_bpe           *tokenizer;
     ef_clip_text     *text_encoder;

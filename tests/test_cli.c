@@ -38,6 +38,9 @@ static void test_help_version(ef_test *t) {
     char out[8192];
     EF_CHECK_INT(t, run_cli("--help", out, sizeof out), 0);
     EF_CHECK(t, strstr(out, "usage: edgefusion") && strstr(out, "--clip-skip"));
+    EF_CHECK(t, strstr(out, "edgefusion convert -m IN -o OUT --type f16|bf16|q8") != NULL);
+    EF_CHECK_INT(t, run_cli("convert --help", out, sizeof out), 0);
+    EF_CHECK(t, strstr(out, "usage: edgefusion convert") && strstr(out, "--force"));
     EF_CHECK_INT(t, run_cli("--version", out, sizeof out), 0);
     EF_CHECK(t, strstr(out, "edgefusion 0.1.0") != NULL);
 }
@@ -67,6 +70,14 @@ static void test_bad_flags(ef_test *t) {
         {"-m x -p y -b 0", "not a count"},
         {"-m x -p y -s 1e3", "not an integer seed"},
         {"-m /nonexistent/model -p y", "/nonexistent/model"},
+        {"convert -m x -o y --type q4_0", "convert: --type: 'q4_0' is not f16, bf16 or q8"},
+        {"convert -m x -o y --type f32", "not f16, bf16 or q8"},
+        {"convert -m x -o y", "missing --type"},
+        {"convert -m x --type q8", "missing -o"},
+        {"convert -o y --type q8", "missing -m"},
+        {"convert -m x -o y --type q8 -p z", "unknown option '-p'"},
+        {"convert -m x -o y --type q8 --variant int3", "not a variant"},
+        {"convert -m /nonexistent/model -o /nonexistent/out --type q8", "/nonexistent/model"},
     };
     char out[4096];
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
@@ -174,11 +185,41 @@ static void test_batch_and_random_seed(ef_test *t) {
     remove(dir);
 }
 
+/* convert: a folder that loads (the matrices in the type), progress per component on
+** stderr, and an existing non-empty OUT refused without --force. */
+static void test_convert(ef_test *t) {
+    char dir[512], fx[512], args[2048], out[8192], dst[600], file[700];
+    ef_test_tmpdir(dir, sizeof dir);
+    snprintf(dst, sizeof dst, "%s/q8", dir);
+    ef_fixture_path(fx, sizeof fx, "tiny-pipe");
+    snprintf(args, sizeof args, "convert -m %s -o %s --type q8_0", fx, dst);
+    EF_CHECK_INT(t, run_cli(args, out, sizeof out), 0);
+    EF_CHECK_MSG(t, strstr(out, "unet: ") && strstr(out, "text_encoder: ") && strstr(out, "vae: copied") &&
+                    strstr(out, "wrote "), "output: %s", out);
+    snprintf(args, sizeof args, "-m %s -p 'a cat' -t 2 --encode-only -v", dst);
+    EF_CHECK_INT(t, run_cli(args, out, sizeof out), 0);
+    EF_CHECK_MSG(t, strstr(out, "unet: ") && strstr(out, "matrices q8"), "output: %s", out);
+    snprintf(args, sizeof args, "convert -m %s -o %s --type f16", fx, dst);
+    int rc = run_cli(args, out, sizeof out);
+    EF_CHECK_MSG(t, rc == 1 && strstr(out, "not empty") && strstr(out, dst) && count_lines(out) == 1, "exit %d: %s", rc, out);
+    snprintf(args, sizeof args, "convert -m %s -o %s --type f16 --force", fx, dst);
+    EF_CHECK_INT(t, run_cli(args, out, sizeof out), 0);
+    snprintf(file, sizeof file, "%s/unet/diffusion_pytorch_model.safetensors", dst);
+    ef_st_file *f = NULL;
+    ef_err err;
+    EF_CHECK(t, ef_st_open(file, 0, &f, &err) == EF_OK && ef_st_metadata(f, "edgefusion_type") &&
+                    strcmp(ef_st_metadata(f, "edgefusion_type"), "f16") == 0);
+    ef_st_close(f);
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    EF_CHECK(t, system(args) == 0);
+}
+
 const ef_test_case ef_suite_cli[] = {
     {"help_version", test_help_version},
     {"bad_flags", test_bad_flags},
     {"run_fixture", test_run_fixture},
     {"generate_like_diffusers", test_generate_like_diffusers},
     {"batch_and_random_seed", test_batch_and_random_seed},
+    {"convert", test_convert},
     {0, 0},
 };

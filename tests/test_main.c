@@ -11,7 +11,7 @@
 
 #include "ef_test.h"
 
-#define SUITES(X) X(core) X(safetensors) X(loader) X(bpe) X(kernels) X(clip_text) X(unet) X(vae) X(png) X(rng) X(sched) X(e2e) X(api) X(cli)
+#define SUITES(X) X(core) X(safetensors) X(loader) X(bpe) X(kernels) X(clip_text) X(unet) X(vae) X(png) X(rng) X(sched) X(e2e) X(api) X(convert) X(cli)
 #define DECLARE(s) extern const ef_test_case ef_suite_##s[];
 SUITES(DECLARE)
 #undef DECLARE

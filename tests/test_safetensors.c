@@ -200,7 +200,7 @@ static const bad_case BAD[] = {
     {"missing_offsets", "{'w': {'dtype': 'F32', 'shape': [2]}}", 8, EF_ERR_FORMAT, "'w'", "missing 'data_offsets'"},
     {"dtype_not_string", "{'w': {'dtype': 4, 'shape': [1], 'data_offsets': [0, 4]}}", 4, EF_ERR_FORMAT, "'w'", "'dtype' is not a string"},
     {"dtype_f64", "{'w': {'dtype': 'F64', 'shape': [1], 'data_offsets': [0, 8]}}", 8, EF_ERR_UNSUPPORTED, "'w'", "F64"},
-    {"dtype_i8", "{'w': {'dtype': 'I8', 'shape': [8], 'data_offsets': [0, 8]}}", 8, EF_ERR_UNSUPPORTED, "'w'", "I8"},
+    {"dtype_i16", "{'w': {'dtype': 'I16', 'shape': [4], 'data_offsets': [0, 8]}}", 8, EF_ERR_UNSUPPORTED, "'w'", "I16"},
     {"dtype_f8", "{'w': {'dtype': 'F8_E4M3', 'shape': [8], 'data_offsets': [0, 8]}}", 8, EF_ERR_UNSUPPORTED, "'w'", "F8_E4M3"},
     {"dtype_unknown", "{'w': {'dtype': 'f32', 'shape': [2], 'data_offsets': [0, 8]}}", 8, EF_ERR_UNSUPPORTED, "'w'", "f32"},
     {"shape_not_array", "{'w': {'dtype': 'F32', 'shape': '2x2', 'data_offsets': [0, 16]}}", 16, EF_ERR_FORMAT, "'w'", "'shape' is not an array"},

@@ -12,10 +12,13 @@ static const struct { const char *name; size_t size; } DTYPES[EF_DTYPE_COUNT] = 
     [EF_DTYPE_I64]  = {"I64", 8},
     [EF_DTYPE_I32]  = {"I32", 4},
     [EF_DTYPE_U8]   = {"U8", 1},
+    [EF_DTYPE_I8]   = {"I8", 1},
 };
 
 size_t ef_dtype_size(ef_dtype t) { return (unsigned)t < EF_DTYPE_COUNT ? DTYPES[t].size : 0; }
 const char *ef_dtype_name(ef_dtype t) { return (unsigned)t < EF_DTYPE_COUNT ? DTYPES[t].name : "?"; }
+
+int ef_dtype_is_float(ef_dtype t) { return t == EF_DTYPE_F32 || t == EF_DTYPE_F16 || t == EF_DTYPE_BF16; }
 
 int ef_dtype_parse(const char *s, ef_dtype *out) {
     for (int i = 0; i < EF_DTYPE_COUNT; i++) {

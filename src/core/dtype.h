@@ -14,6 +14,8 @@ typedef enum ef_dtype {
     EF_DTYPE_I64,   /* accepted in files (e.g. position_ids buffers); never a weight */
     EF_DTYPE_I32,
     EF_DTYPE_U8,    /* accepted in files (images in test fixtures); never a weight */
+    EF_DTYPE_I8,    /* accepted in files: the int8 half of a q8 matrix ("<name>" I8 + "<name>.q8_scale"
+                    ** F32, see io/weights.h); never a float weight, never converted here */
     EF_DTYPE_COUNT
 } ef_dtype;
 
@@ -26,6 +28,9 @@ float    ef_f16_to_f32(uint16_t h);
 uint16_t ef_f32_to_f16(float f);            /* round to nearest even */
 float    ef_bf16_to_f32(uint16_t b);
 uint16_t ef_f32_to_bf16(float f);           /* round to nearest even */
+
+/* 1 for the float dtypes (F32, F16, BF16), the ones ef_convert_to_f32 reads. */
+int         ef_dtype_is_float(ef_dtype t);
 
 /* dst[i] = (float)src[i] for n elements of a float dtype (F32, F16, BF16).
 ** src may be unaligned. */

@@ -39,6 +39,15 @@ ef_status ef_file_read_all(const char *path, size_t max_bytes, char **out, size_
 int ef_path_is_file(const char *path);
 int ef_path_is_dir(const char *path);
 
+/* Creates the folder path (its parent must exist); an existing folder is fine.
+** EF_ERR_IO naming path otherwise. */
+ef_status ef_dir_create(const char *path, ef_err *err);
+
+/* The entries of folder dir but "." and "..", sorted by strcmp, as *out (an array of
+** *n_out malloc'ed names; release with ef_dir_list_free). EF_ERR_IO naming dir. */
+ef_status ef_dir_list(const char *dir, char ***out, size_t *n_out, ef_err *err);
+void      ef_dir_list_free(char **names, size_t n);
+
 /* Joins a and b with '/' into out (size n). Returns 0 if it does not fit. */
 int ef_path_join(char *out, size_t n, const char *a, const char *b);
 

@@ -7,6 +7,7 @@
 
 #include "core/platform.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -118,6 +119,50 @@ int ef_path_is_file(const char *path) {
 int ef_path_is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+ef_status ef_dir_create(const char *path, ef_err *err) {
+    if (mkdir(path, 0777) == 0 || (errno == EEXIST && ef_path_is_dir(path))) return EF_OK;
+    return ef_err_set(err, EF_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void ef_dir_list_free(char **names, size_t n) {
+    for (size_t i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+}
+
+ef_status ef_dir_list(const char *dir, char ***out, size_t *n_out, ef_err *err) {
+    *out = NULL;
+    *n_out = 0;
+    DIR *d = opendir(dir);
+    if (!d) return ef_err_set(err, EF_ERR_IO, "%s: cannot list folder: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    ef_status rc = EF_OK;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (n == cap) {
+            size_t c = cap ? 2 * cap : 16;
+            char **g = realloc(names, c * sizeof *g);
+            if (!g) { rc = ef_err_set(err, EF_ERR_NOMEM, "%s: out of memory listing the folder", dir); break; }
+            names = g;
+            cap = c;
+        }
+        size_t l = strlen(e->d_name) + 1;
+        if (!(names[n] = malloc(l))) { rc = ef_err_set(err, EF_ERR_NOMEM, "%s: out of memory listing the folder", dir); break; }
+        memcpy(names[n++], e->d_name, l);
+    }
+    closedir(d);
+    if (rc != EF_OK) {
+        ef_dir_list_free(names, n);
+        return rc;
+    }
+    if (n) qsort(names, n, sizeof *names, cmp_str);
+    *out = names;
+    *n_out = n;
+    return EF_OK;
 }
 
 int ef_path_join(char *out, size_t n, const char *a, const char *b) {

@@ -67,7 +67,7 @@ static ef_status parse_dtype(const st_ctx *c, const char *name, const cJSON *e, 
         return ef_err_set(c->err, EF_ERR_FORMAT, "%s: tensor '%.200s': 'dtype' is not a string", c->label, name);
     if (!ef_dtype_parse(v->valuestring, out))
         return ef_err_set(c->err, EF_ERR_UNSUPPORTED,
-                          "%s: tensor '%.200s': dtype %.40s is not supported (edgefusion reads F32, F16, BF16, I64, I32, U8)",
+                          "%s: tensor '%.200s': dtype %.40s is not supported (edgefusion reads F32, F16, BF16, I64, I32, U8, I8)",
                           c->label, name, v->valuestring);
     return EF_OK;
 }

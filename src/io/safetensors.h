@@ -7,6 +7,9 @@
 ** checked (length vs file size, offsets in range and non-overlapping, shape product x
 ** dtype size == span, all with overflow checks) before any pointer is formed. The data
 ** stays in the mapping: tensors are views, never copies.
+**
+** ef_st_write (safetensors_write.c) writes such a file: the reference
+** implementation's layout, readable by it and by ef_st_open.
 */
 #ifndef EF_IO_SAFETENSORS_H
 #define EF_IO_SAFETENSORS_H
@@ -52,5 +55,33 @@ void                ef_st_release(const ef_st_file *f, const ef_st_tensor *t);
 /* A shape as "[3, 4]" ("[]" for a scalar) into out (n bytes, truncated if short), for
 ** error messages. */
 void ef_st_format_shape(char *out, size_t n, const int64_t *shape, int ndim);
+
+/* ---- writing ------------------------------------------------------------------- */
+
+/* One tensor to write. */
+typedef struct ef_st_out {
+    const char *name;                   /* unique, non-empty, not "__metadata__" */
+    ef_dtype    dtype;
+    int         ndim;                   /* 0 (scalar) .. EF_MAX_DIMS */
+    int64_t     shape[EF_MAX_DIMS];     /* each >= 0 */
+    const void *data;                   /* its bytes, or NULL: asked from fill */
+} ef_st_out;
+
+/* Produces tensor t's bytes (product(shape) x dtype size = nbytes, little-endian) into
+** dst. A non-OK status (with err set) stops the write. */
+typedef ef_status (*ef_st_fill_fn)(void *user, const ef_st_out *t, void *dst, size_t nbytes, ef_err *err);
+
+/* Writes a .safetensors file: the 8-byte header length, the JSON header
+** ({"__metadata__": {...}, "name": {"dtype", "shape", "data_offsets"}, ...}: metadata
+** first when metadata holds a pair, then the tensors in name (strcmp) order), spaces
+** after the JSON so that the data section starts at a multiple of 8 bytes, then every
+** tensor's bytes back to back in name order. metadata: key, value, key, value, ...,
+** NULL (NULL = none). The file is written as "<path>.tmp" and renamed over path once
+** complete, so path is never left half-written. One tensor at a time is held in memory.
+** Errors: EF_ERR_INVALID_ARG (a duplicate, empty or reserved name, a bad dtype, ndim or
+** dim, sizes that overflow, a NULL data without fill, duplicate metadata keys),
+** EF_ERR_IO naming path, EF_ERR_NOMEM, or fill's status. */
+ef_status ef_st_write(const char *path, const ef_st_out *tensors, size_t n, const char *const *metadata,
+                      ef_st_fill_fn fill, void *user, ef_err *err);
 
 #endif /* EF_IO_SAFETENSORS_H */

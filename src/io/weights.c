@@ -9,6 +9,7 @@
 #include "io/weights.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 #define W_PATH_MAX 4096
 #define W_INDEX_MAX_BYTES (64u << 20)   /* real indexes are ~100 KB */
 #define W_REPORT_MAX 5                  /* unexpected tensors named by check_all_used */
+#define W_SCALE_SUFFIX ".q8_scale"      /* "<name>.q8_scale": the row scales of I8 matrix "<name>" */
 
 enum { W_UNUSED = 0, W_LOADED = 1, W_IGNORED = 2 };
 
@@ -162,6 +164,63 @@ static w_entry *find_entry(const ef_weights *w, const char *name) {
     return NULL;
 }
 
+/* find_entry for the first len bytes of name (which need not be NUL-terminated there);
+** the order is strcmp's: a key that is a proper prefix of an entry sorts first. */
+static w_entry *find_entry_n(const ef_weights *w, const char *name, size_t len) {
+    size_t lo = 0, hi = w->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *e = w->entries[mid].t->name;
+        int c = strncmp(name, e, len);
+        if (c == 0) c = e[len] == '\0' ? 0 : -1;
+        if (c == 0) return &w->entries[mid];
+        if (c < 0) hi = mid;
+        else lo = mid + 1;
+    }
+    return NULL;
+}
+
+/* The scale entry of I8 matrix e, or NULL (also when out of memory for a long name). */
+static w_entry *scale_of(const ef_weights *w, const w_entry *e) {
+    if (e->t->dtype != EF_DTYPE_I8) return NULL;
+    char small[256];
+    size_t ln = strlen(e->t->name), ls = strlen(W_SCALE_SUFFIX);
+    char *name = ln + ls < sizeof small ? small : malloc(ln + ls + 1);
+    if (!name) return NULL;
+    memcpy(name, e->t->name, ln);
+    memcpy(name + ln, W_SCALE_SUFFIX, ls + 1);
+    w_entry *s = find_entry(w, name);
+    if (name != small) free(name);
+    return s;
+}
+
+/* Every "<name>.q8_scale" tensor: an I8 partner "<name>" with at least one dim, dtype
+** F32, shape (partner rows). The values are checked when the matrix is loaded. */
+static ef_status check_scales(const ef_weights *w, ef_err *err) {
+    const size_t ls = strlen(W_SCALE_SUFFIX);
+    for (size_t i = 0; i < w->n; i++) {
+        const ef_st_tensor *t = w->entries[i].t;
+        const char *lab = w->shards[w->entries[i].shard].label;
+        size_t ln = strlen(t->name);
+        if (ln < ls || strcmp(t->name + ln - ls, W_SCALE_SUFFIX) != 0) continue;
+        const w_entry *p = find_entry_n(w, t->name, ln - ls);
+        if (!p || p->t->dtype != EF_DTYPE_I8)
+            return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has no I8 matrix '%.*s' to scale (%s)", lab,
+                              t->name, (int)EF_MIN(ln - ls, 200), t->name, p ? "it is not I8" : "it is missing");
+        if (t->dtype != EF_DTYPE_F32)
+            return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has dtype %s; q8 scales are F32", lab, t->name,
+                              ef_dtype_name(t->dtype));
+        if (p->t->ndim < 1 || t->ndim != 1 || t->shape[0] != p->t->shape[0]) {
+            char have[160], rows[32] = "no rows";
+            ef_st_format_shape(have, sizeof have, t->shape, t->ndim);
+            if (p->t->ndim >= 1) snprintf(rows, sizeof rows, "%lld rows", (long long)p->t->shape[0]);
+            return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has shape %s but its matrix has %s", lab, t->name,
+                              have, rows);
+        }
+    }
+    return EF_OK;
+}
+
 /* All tensors of all shards, sorted by name; a name in two shards is an error. */
 static ef_status build_table(ef_weights *w, ef_err *err) {
     size_t n = 0;
@@ -187,7 +246,7 @@ static ef_status build_table(ef_weights *w, ef_err *err) {
                               a->t->name, w->shards[sa].label, w->shards[sb].label);
         }
     }
-    return EF_OK;
+    return check_scales(w, err);
 }
 
 /* Reads the weight_map of root into rows (sorted by name), opening each shard once. */
@@ -307,38 +366,136 @@ ef_status ef_weights_open(const char *component_dir, const char *variant, int us
 }
 
 
-ef_status ef_weights_load_f32(ef_weights *w, const char *name, int ndim, const int64_t *shape,
-                              float *dst, ef_err *err) {
+/* Finds name and checks its shape against (shape, ndim); the dtype is the caller's. */
+static ef_status lookup(ef_weights *w, const char *name, int ndim, const int64_t *shape, w_entry **out, ef_err *err) {
     if (!w || !name || ndim < 0 || ndim > EF_MAX_DIMS || (ndim > 0 && !shape))
         return ef_err_set(err, EF_ERR_INVALID_ARG, "weights: bad arguments to load '%.200s'", name ? name : "(null)");
     w_entry *e = find_entry(w, name);
     if (!e) return ef_err_set(err, EF_ERR_FORMAT, "%s: missing tensor '%.200s'", w->label, name);
     const ef_st_tensor *t = e->t;
-    const char *lab = w->shards[e->shard].label;
-    if (t->dtype != EF_DTYPE_F32 && t->dtype != EF_DTYPE_F16 && t->dtype != EF_DTYPE_BF16)
-        return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has dtype %s; a float weight is expected", lab,
-                          name, ef_dtype_name(t->dtype));
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
     if (!same) {
         char have[160], want[160];
         ef_st_format_shape(have, sizeof have, t->shape, t->ndim);
         ef_st_format_shape(want, sizeof want, shape, ndim);
-        return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has shape %s but the config implies %s", lab, name,
-                          have, want);
+        return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has shape %s but the config implies %s",
+                          w->shards[e->shard].label, name, have, want);
     }
+    *out = e;
+    return EF_OK;
+}
+
+/* Converts float entry e (count elements) into dst and marks it loaded. */
+static ef_status load_float(ef_weights *w, w_entry *e, float *dst, ef_err *err) {
+    const ef_st_tensor *t = e->t;
     size_t count = t->nbytes / ef_dtype_size(t->dtype);
-    if (count && !dst) return ef_err_set(err, EF_ERR_INVALID_ARG, "%s: NULL destination for '%.200s'", lab, name);
+    if (count && !dst)
+        return ef_err_set(err, EF_ERR_INVALID_ARG, "%s: NULL destination for '%.200s'", w->shards[e->shard].label, t->name);
     if (count) ef_convert_to_f32(dst, t->data, t->dtype, count);
     ef_st_release(w->shards[e->shard].f, t);   /* converted: its file pages need not stay resident */
     e->state = W_LOADED;
     return EF_OK;
 }
 
+static ef_status not_float(const ef_weights *w, const w_entry *e, ef_err *err) {
+    const char *lab = w->shards[e->shard].label;
+    if (e->t->dtype == EF_DTYPE_I8)
+        return ef_err_set(err, EF_ERR_FORMAT,
+                          "%s: tensor '%.200s' has dtype I8; a float weight is expected (only matrices may be stored as "
+                          "I8 + '" W_SCALE_SUFFIX "')", lab, e->t->name);
+    return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has dtype %s; a float weight is expected", lab,
+                      e->t->name, ef_dtype_name(e->t->dtype));
+}
+
+ef_status ef_weights_load_f32(ef_weights *w, const char *name, int ndim, const int64_t *shape,
+                              float *dst, ef_err *err) {
+    w_entry *e = NULL;
+    EF_TRY(lookup(w, name, ndim, shape, &e, err));
+    if (!ef_dtype_is_float(e->t->dtype)) return not_float(w, e, err);
+    return load_float(w, e, dst, err);
+}
+
+ef_status ef_weights_load_raw(ef_weights *w, const char *name, int ndim, const int64_t *shape, ef_dtype dtype,
+                              void *dst, ef_err *err) {
+    w_entry *e = NULL;
+    EF_TRY(lookup(w, name, ndim, shape, &e, err));
+    const char *lab = w->shards[e->shard].label;
+    if (e->t->dtype != dtype)
+        return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has dtype %s; %s is expected", lab, name,
+                          ef_dtype_name(e->t->dtype), ef_dtype_name(dtype));
+    if (e->t->nbytes && !dst) return ef_err_set(err, EF_ERR_INVALID_ARG, "%s: NULL destination for '%.200s'", lab, name);
+    if (e->t->nbytes) memcpy(dst, e->t->data, e->t->nbytes);
+    ef_st_release(w->shards[e->shard].f, e->t);
+    e->state = W_LOADED;
+    return EF_OK;
+}
+
+/* The scales of I8 matrix e into scale (rows floats), checked; marks both loaded.
+** q (rows*cols bytes) receives the int8 values when not NULL. */
+static ef_status load_q8_parts(ef_weights *w, w_entry *e, int8_t *q, float *scale, ef_err *err) {
+    const ef_st_tensor *t = e->t;
+    const char *lab = w->shards[e->shard].label;
+    w_entry *s = scale_of(w, e);
+    if (!s)
+        return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has dtype I8 but no scale tensor '%.200s" W_SCALE_SUFFIX
+                          "'", lab, t->name, t->name);
+    /* check_scales: s is F32 of shape (rows), so nbytes = 4 * rows */
+    size_t rows = s->t->nbytes / sizeof(float);
+    if (rows && !scale) return ef_err_set(err, EF_ERR_INVALID_ARG, "%s: NULL destination for '%.200s'", lab, t->name);
+    if (rows) memcpy(scale, s->t->data, rows * sizeof(float));
+    for (size_t r = 0; r < rows; r++) {
+        if (!(scale[r] >= 0.0f) || !isfinite(scale[r]))
+            return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s" W_SCALE_SUFFIX "' holds %g at row %zu; scales must "
+                              "be finite and >= 0", w->shards[s->shard].label, t->name, (double)scale[r], r);
+    }
+    if (q && t->nbytes) memcpy(q, t->data, t->nbytes);
+    ef_st_release(w->shards[e->shard].f, t);
+    ef_st_release(w->shards[s->shard].f, s->t);
+    e->state = W_LOADED;
+    s->state = W_LOADED;
+    return EF_OK;
+}
+
+ef_status ef_weights_load_mat_f32(ef_weights *w, const char *name, int ndim, const int64_t *shape,
+                                  float *dst, ef_err *err) {
+    w_entry *e = NULL;
+    EF_TRY(lookup(w, name, ndim, shape, &e, err));
+    if (ef_dtype_is_float(e->t->dtype)) return load_float(w, e, dst, err);
+    if (e->t->dtype != EF_DTYPE_I8) return not_float(w, e, err);
+    /* dequantize: scales first (checked), then q * scale row by row */
+    const ef_st_tensor *t = e->t;
+    size_t rows = ndim ? (size_t)shape[0] : 0, cols = rows ? t->nbytes / rows : 0;
+    if (t->nbytes && !dst)
+        return ef_err_set(err, EF_ERR_INVALID_ARG, "%s: NULL destination for '%.200s'", w->shards[e->shard].label, name);
+    float *scale = malloc(rows ? rows * sizeof *scale : 1);
+    if (!scale) return ef_err_set(err, EF_ERR_NOMEM, "%s: out of memory for '%.200s'", w->label, name);
+    const int8_t *q = (const int8_t *)t->data;
+    ef_status rc = load_q8_parts(w, e, NULL, scale, err);
+    for (size_t r = 0; rc == EF_OK && r < rows; r++)
+        for (size_t k = 0; k < cols; k++) dst[r * cols + k] = (float)q[r * cols + k] * scale[r];
+    free(scale);
+    return rc;
+}
+
+ef_status ef_weights_load_q8(ef_weights *w, const char *name, int ndim, const int64_t *shape,
+                             int8_t *q, float *scale, ef_err *err) {
+    w_entry *e = NULL;
+    EF_TRY(lookup(w, name, ndim, shape, &e, err));
+    if (e->t->dtype != EF_DTYPE_I8)
+        return ef_err_set(err, EF_ERR_FORMAT, "%s: tensor '%.200s' has dtype %s; an I8 matrix is expected",
+                          w->shards[e->shard].label, name, ef_dtype_name(e->t->dtype));
+    if (e->t->nbytes && !q)
+        return ef_err_set(err, EF_ERR_INVALID_ARG, "%s: NULL destination for '%.200s'", w->shards[e->shard].label, name);
+    return load_q8_parts(w, e, q, scale, err);
+}
+
 void ef_weights_ignore(ef_weights *w, const char *name) {
     if (!w || !name) return;
     w_entry *e = find_entry(w, name);
     if (e && e->state == W_UNUSED) e->state = W_IGNORED;
+    w_entry *s = e ? scale_of(w, e) : NULL;
+    if (s && s->state == W_UNUSED) s->state = W_IGNORED;
 }
 
 ef_status ef_weights_check_all_used(const ef_weights *w, ef_err *err) {
@@ -366,7 +523,20 @@ const ef_st_tensor *ef_weights_find(const ef_weights *w, const char *name) {
     return e ? e->t : NULL;
 }
 
+const ef_st_tensor *ef_weights_find_scale(const ef_weights *w, const char *name) {
+    if (!w || !name) return NULL;
+    const w_entry *e = find_entry(w, name), *s = e ? scale_of(w, e) : NULL;
+    return s ? s->t : NULL;
+}
+
 size_t ef_weights_count(const ef_weights *w) { return w ? w->n : 0; }
+
+const ef_st_tensor *ef_weights_at(const ef_weights *w, size_t i) { return w && i < w->n ? w->entries[i].t : NULL; }
+
+const char *ef_weights_tensor_label(const ef_weights *w, const char *name) {
+    const w_entry *e = w && name ? find_entry(w, name) : NULL;
+    return e ? w->shards[e->shard].label : "";
+}
 
 const char *ef_weights_label(const ef_weights *w) { return w ? w->label : NULL; }
 

@@ -6,6 +6,13 @@
 ** Modules bind every tensor their config implies (ef_weights_load_f32), mark known
 ** extras as ignored, then call ef_weights_check_all_used so that a file with tensors
 ** the config does not explain is refused by name.
+**
+** Quantized matrices: a file may hold a matrix "<name>" as dtype I8 (the float
+** tensor's shape) beside an F32 tensor "<name>.q8_scale" of shape (rows), rows being
+** the first dim: w[r][...] = q[r][...] * scale[r] (kernels/wmat.h's q8, as written by
+** ef_convert). Opening checks every ".q8_scale" tensor: its I8 partner exists, it is
+** F32 and its shape is (partner rows); the values (finite, >= 0) are checked when the
+** matrix is loaded. Loading or ignoring a matrix does the same to its scale.
 */
 #ifndef EF_IO_WEIGHTS_H
 #define EF_IO_WEIGHTS_H
@@ -35,9 +42,31 @@ ef_status ef_weights_open(const char *component_dir, const char *variant, int us
 ** tensor used. Errors (EF_ERR_FORMAT) name the file and the tensor:
 **   "text_encoder/model.safetensors: missing tensor 'x'"
 **   "...: tensor 'x' has shape [3, 4] but the config implies [3, 5]"
-**   "...: tensor 'x' has dtype I64; a float weight is expected" */
+**   "...: tensor 'x' has dtype I64; a float weight is expected"
+**   "...: tensor 'x' has dtype I8; a float weight is expected (only matrices may be
+**    stored as I8 + '.q8_scale')" */
 ef_status ef_weights_load_f32(ef_weights *w, const char *name, int ndim, const int64_t *shape,
                               float *dst, ef_err *err);
+
+/* Loads matrix name (ndim dims equal to shape; rows = shape[0]) as f32 into dst:
+** a float tensor as ef_weights_load_f32 does, an I8 one dequantized (q * scale).
+** EF_ERR_FORMAT as ef_weights_load_f32, and for an I8 tensor without its scale or with
+** a non-finite or negative scale. */
+ef_status ef_weights_load_mat_f32(ef_weights *w, const char *name, int ndim, const int64_t *shape,
+                                  float *dst, ef_err *err);
+
+/* Loads matrix name stored as I8 + "<name>.q8_scale" as it is: rows*cols int8 values
+** into q, rows scales into scale (no float round trip). Errors as
+** ef_weights_load_mat_f32, and EF_ERR_FORMAT when the tensor is not I8. */
+ef_status ef_weights_load_q8(ef_weights *w, const char *name, int ndim, const int64_t *shape,
+                             int8_t *q, float *scale, ef_err *err);
+
+/* Copies tensor name (ndim dims equal to shape) as it is stored into dst (its nbytes),
+** when its dtype is dtype, and marks it used: an F16 or BF16 matrix into a blob of the
+** same type without a float round trip. EF_ERR_FORMAT for another dtype (or as
+** ef_weights_load_f32). */
+ef_status ef_weights_load_raw(ef_weights *w, const char *name, int ndim, const int64_t *shape, ef_dtype dtype,
+                              void *dst, ef_err *err);
 
 /* Marks name as known and deliberately unused (e.g. a position_ids buffer), if present. */
 void ef_weights_ignore(ef_weights *w, const char *name);
@@ -47,7 +76,13 @@ void ef_weights_ignore(ef_weights *w, const char *name);
 ef_status ef_weights_check_all_used(const ef_weights *w, ef_err *err);
 
 const ef_st_tensor *ef_weights_find(const ef_weights *w, const char *name);  /* NULL if absent */
+/* The scale tensor of I8 matrix name ("<name>.q8_scale"), or NULL (absent, not I8). */
+const ef_st_tensor *ef_weights_find_scale(const ef_weights *w, const char *name);
 size_t              ef_weights_count(const ef_weights *w);                    /* over all shards */
+/* Tensor i < ef_weights_count of all shards, in name order (NULL past the end). */
+const ef_st_tensor *ef_weights_at(const ef_weights *w, size_t i);
+/* The "<folder>/<file>" of the shard holding tensor name, for errors ("" if absent). */
+const char         *ef_weights_tensor_label(const ef_weights *w, const char *name);
 const char         *ef_weights_label(const ef_weights *w);   /* e.g. "text_encoder/model.safetensors" */
 void                ef_weights_free(ef_weights *w);           /* NULL is a no-op */
 

@@ -4,7 +4,9 @@
 ** Design: vectors (norms, biases, position embeddings) live in one f32 arena, the
 ** matrices (token embedding, q/k/v packed into one (3D, D) matrix so a block runs
 ** one fused QKV linear, out_proj, fc1, fc2) in a second one stored as wt (f32, f16,
-** bf16 or q8: kernels/wmat.h), all activations in a third sized for P tokens at load. A block is pre-LN:
+** bf16 or q8: kernels/wmat.h; model/wmat_load.h loads them, I8 + scale files
+** included), all activations in a third sized for P tokens at load. The binding walk
+** (bind_all) also runs as a visitor of the matrix names. A block is pre-LN:
 **   x += out_proj(attn(LN1(x)));  x += fc2(act(fc1(LN2(x))))
 ** with the residual adds fused into the linears. Every op is one ef_pool_run of a
 ** kernel from the ef_kernels table. Not here: tokenization, the pooled output.
@@ -19,6 +21,7 @@
 #include "core/platform.h"
 #include "io/json.h"
 #include "io/weights.h"
+#include "model/wmat_load.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 
@@ -115,13 +118,16 @@ static size_t mats_total(const ef_clip_text_config *c, ef_wtype wt) {
     return mat_bytes(wt, c->vocab_size, D) + (size_t)c->n_layers * per_layer;
 }
 
-/* Binding state: the weights file, the name prefix it uses and the arenas' cursors. */
+/* Binding state: the weights file, the name prefix it uses and the arenas' cursors;
+** with visit set, nothing is loaded and visit gets every matrix name instead. */
 typedef struct binder {
     ef_weights *w;
     const char *prefix;   /* "text_model." or "" */
     float      *next;     /* next free float of the vector arena */
     char       *mnext;    /* next free byte of the matrix arena */
     ef_wtype    wt;
+    ef_wmat_visit_fn visit;
+    void       *visit_user;
 } binder;
 
 static void full_name(const binder *b, const char *name, int li, char *full, size_t n) {
@@ -134,6 +140,7 @@ static void full_name(const binder *b, const char *name, int li, char *full, siz
 static ef_status bind(binder *b, const char *name, int li, int ndim, int64_t d0, int64_t d1, const float **dst,
                       ef_err *err) {
     char full[192];
+    if (b->visit) return EF_OK;
     full_name(b, name, li, full, sizeof full);
     int64_t shape[2] = {d0, d1};
     EF_TRY(ef_weights_load_f32(b->w, full, ndim, shape, b->next, err));
@@ -146,21 +153,22 @@ static ef_status bind(binder *b, const char *name, int li, int ndim, int64_t d0,
 ** (n*rows, cols) matrix stored as b->wt in the matrix arena; view in *dst. */
 static ef_status bind_mats(binder *b, const char *const *names, int n, int li, int64_t rows, int64_t cols,
                            const void **dst, ef_err *err) {
-    char full[192];
+    char full[3][192];
+    const char *fulls[3];
     const int64_t shape[2] = {rows, cols};
-    void *blob = b->mnext;
-    float *f32 = b->wt == EF_W_F32 ? blob : malloc((size_t)(n * rows * cols) * sizeof *f32);
-    if (!f32) return ef_err_set(err, EF_ERR_NOMEM, "text_encoder: out of memory converting %s", names[0]);
-    ef_status rc = EF_OK;
-    for (int i = 0; i < n && rc == EF_OK; i++) {
-        full_name(b, names[i], li, full, sizeof full);
-        rc = ef_weights_load_f32(b->w, full, 2, shape, f32 + (int64_t)i * rows * cols, err);
+    EF_ASSERT(n >= 1 && n <= 3);
+    for (int i = 0; i < n; i++) {
+        full_name(b, names[i], li, full[i], sizeof full[i]);
+        fulls[i] = full[i];
+        if (b->visit) b->visit(b->visit_user, full[i]);
     }
-    if (rc == EF_OK && b->wt != EF_W_F32) ef_wmat_from_f32(blob, b->wt, f32, n * rows, cols);
-    if (f32 != blob) free(f32);
-    if (rc != EF_OK) return rc;
+    if (b->visit) return EF_OK;
+    void *blob = b->mnext;
+    EF_TRY(ef_wmat_load(b->w, fulls, n, 2, shape, b->wt, blob, err));
+    const size_t used = ef_wmat_bytes(b->wt, n * rows, cols), held = mat_bytes(b->wt, n * rows, cols);
+    memset((char *)blob + used, 0, held - used);   /* the arena's bytes are defined */
     *dst = blob;
-    b->mnext += mat_bytes(b->wt, n * rows, cols);
+    b->mnext += held;
     return EF_OK;
 }
 static ef_status bind_mat(binder *b, const char *name, int li, int64_t rows, int64_t cols, const void **dst, ef_err *err) {
@@ -176,20 +184,24 @@ static ef_status bind_qkv(binder *b, int li, int64_t D, clip_layer *l, ef_err *e
     EF_TRY(bind(b, "self_attn.q_proj.bias", li, 1, D, 0, &bq, err));
     EF_TRY(bind(b, "self_attn.k_proj.bias", li, 1, D, 0, &bk, err));
     EF_TRY(bind(b, "self_attn.v_proj.bias", li, 1, D, 0, &bv, err));
+    if (b->visit) return EF_OK;
     EF_ASSERT(bk == bq + D && bv == bk + D);
     l->b_qkv = bq;
     return EF_OK;
 }
 
-static ef_status bind_all(ef_clip_text *m, ef_weights *w, ef_err *err) {
+/* Binds every tensor of m (its config set, its arenas allocated) from w; with visit set,
+** names the matrices instead (m needs only its config). */
+static ef_status bind_all(ef_clip_text *m, ef_weights *w, ef_wmat_visit_fn visit, void *visit_user, ef_err *err) {
     const ef_clip_text_config *c = &m->cfg;
     const int64_t D = c->hidden_size, I = c->intermediate_size;
-    binder b = {w, "", m->weights, m->mats, m->wt};
+    binder b = {.w = w, .prefix = "", .next = m->weights, .mnext = m->mats, .wt = m->wt, .visit = visit,
+                .visit_user = visit_user};
     if (ef_weights_find(w, "text_model.embeddings.token_embedding.weight")) b.prefix = "text_model.";
     EF_TRY(bind_mat(&b, "embeddings.token_embedding.weight", -1, c->vocab_size, D, &m->tok_emb, err));
     EF_TRY(bind(&b, "embeddings.position_embedding.weight", -1, 2, c->max_positions, D, &m->pos_emb, err));
     for (int li = 0; li < (int)c->n_layers; li++) {
-        clip_layer *l = &m->layers[li];
+        clip_layer unbound, *l = visit ? &unbound : &m->layers[li];
         EF_TRY(bind(&b, "layer_norm1.weight", li, 1, D, 0, &l->ln1_g, err));
         EF_TRY(bind(&b, "layer_norm1.bias", li, 1, D, 0, &l->ln1_b, err));
         EF_TRY(bind_qkv(&b, li, D, l, err));
@@ -204,6 +216,7 @@ static ef_status bind_all(ef_clip_text *m, ef_weights *w, ef_err *err) {
     }
     EF_TRY(bind(&b, "final_layer_norm.weight", -1, 1, D, 0, &m->lnf_g, err));
     EF_TRY(bind(&b, "final_layer_norm.bias", -1, 1, D, 0, &m->lnf_b, err));
+    if (visit) return EF_OK;
     EF_ASSERT(b.next == m->weights + m->n_vec && b.mnext == m->mats + m->mats_bytes);
     char ignored[64];
     snprintf(ignored, sizeof ignored, "%sembeddings.position_ids", b.prefix);
@@ -222,8 +235,8 @@ static ef_status alloc_floats(int64_t n, float **out, const char *what, ef_err *
     return EF_OK;
 }
 
-static ef_status load_into(ef_clip_text *m, const char *dir, const char *variant, int use_mmap, ef_wtype wt,
-                           ef_err *err) {
+/* config.json of dir into m->cfg. */
+static ef_status read_config(ef_clip_text *m, const char *dir, ef_err *err) {
     char path[4096];
     if (!ef_path_join(path, sizeof path, dir, "config.json"))
         return ef_err_set(err, EF_ERR_INVALID_ARG, "text_encoder: path too long: %s", dir);
@@ -231,10 +244,18 @@ static ef_status load_into(ef_clip_text *m, const char *dir, const char *variant
     EF_TRY(ef_json_load(path, CONFIG_MAX_BYTES, &root, err));
     ef_status rc = ef_clip_text_config_parse(root, path, &m->cfg, err);
     cJSON_Delete(root);
-    if (rc != EF_OK) return rc;
+    return rc;
+}
 
+/* Everything after the config, from the opened weights w. */
+static ef_status load_into(ef_clip_text *m, ef_weights *w, ef_wtype wt, ef_err *err) {
     const ef_clip_text_config *c = &m->cfg;
     const int64_t P = c->max_positions, D = c->hidden_size, I = c->intermediate_size;
+    if (wt == (ef_wtype)EF_W_FROM_FILE) {   /* the type the file's matrices share */
+        ef_wmat_tally tally = {.w = w};
+        EF_TRY(bind_all(m, w, ef_wmat_tally_visit, &tally, err));
+        wt = ef_wmat_tally_type(&tally);
+    }
     m->wt = wt;
     m->n_vec = vec_count(c);
     m->mats_bytes = mats_total(c, wt);
@@ -250,12 +271,17 @@ static ef_status load_into(ef_clip_text *m, const char *dir, const char *variant
     m->qkv = m->h + P * D;
     m->attn = m->qkv + P * 3 * D;
     m->mlp = m->attn + P * D;
+    return bind_all(m, w, NULL, NULL, err);
+}
 
-    ef_weights *w = NULL;
-    EF_TRY(ef_weights_open(dir, variant, use_mmap, &w, err));
-    rc = bind_all(m, w, err);
-    ef_weights_free(w);
-    return rc;
+ef_status ef_clip_text_visit_matrices(const char *component_dir, ef_weights *w, ef_wmat_visit_fn fn, void *user,
+                                      ef_err *err) {
+    if (!component_dir || !w || !fn)
+        return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_clip_text_visit_matrices: NULL argument");
+    ef_clip_text m;
+    memset(&m, 0, sizeof m);
+    EF_TRY(read_config(&m, component_dir, err));
+    return bind_all(&m, w, fn, user, err);
 }
 
 ef_status ef_clip_text_load(const char *component_dir, const char *variant, int use_mmap, ef_clip_text **out,
@@ -268,10 +294,15 @@ ef_status ef_clip_text_load_typed(const char *component_dir, const char *variant
     if (!out) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_clip_text_load: out is NULL");
     *out = NULL;
     if (!component_dir) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_clip_text_load: component_dir is NULL");
-    if ((int)wt < 0 || wt >= EF_W_COUNT) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_clip_text_load: bad weight type");
+    if ((int)wt < 0 || (int)wt > EF_W_FROM_FILE)
+        return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_clip_text_load: bad weight type");
     ef_clip_text *m = calloc(1, sizeof *m);
     if (!m) return ef_err_set(err, EF_ERR_NOMEM, "text_encoder: out of memory");
-    ef_status rc = load_into(m, component_dir, variant, use_mmap, wt, err);
+    ef_weights *w = NULL;
+    ef_status rc = read_config(m, component_dir, err);
+    if (rc == EF_OK) rc = ef_weights_open(component_dir, variant, use_mmap, &w, err);
+    if (rc == EF_OK) rc = load_into(m, w, wt, err);
+    ef_weights_free(w);
     if (rc != EF_OK) {
         ef_clip_text_free(m);
         return rc;
@@ -349,6 +380,7 @@ int     ef_clip_text_hidden_size(const ef_clip_text *m) { return (int)m->cfg.hid
 int     ef_clip_text_n_layers(const ef_clip_text *m) { return (int)m->cfg.n_layers; }
 int     ef_clip_text_max_positions(const ef_clip_text *m) { return (int)m->cfg.max_positions; }
 int64_t ef_clip_text_n_params(const ef_clip_text *m) { return m->n_params; }
+ef_wtype ef_clip_text_wtype(const ef_clip_text *m) { return m->wt; }
 
 void ef_clip_text_free(ef_clip_text *m) {
     if (!m) return;

@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "kernels/kernels.h"
+#include "model/wmat_load.h"
 
 typedef struct ef_clip_text_config {
     int64_t vocab_size;          /* V */
@@ -65,9 +66,18 @@ ef_status ef_clip_text_load(const char *component_dir, const char *variant, int 
 
 /* ef_clip_text_load keeping the token embedding and every linear matrix as wt
 ** (kernels/wmat.h: f16, bf16, or q8 = int8 with a scale per row), converted at load;
-** norms, biases and position embeddings stay f32. */
+** norms, biases and position embeddings stay f32. Matrices stored in the file as I8 +
+** "<name>.q8_scale" (io/weights.h) are copied into a q8 model and dequantized for the
+** other types. wt EF_W_FROM_FILE (model/wmat_load.h): the type the file's matrices
+** share (f16, bf16, q8), f32 when they differ. */
 ef_status ef_clip_text_load_typed(const char *component_dir, const char *variant, int use_mmap, ef_wtype wt,
                                   ef_clip_text **out, ef_err *err);
+
+/* Calls fn(user, name) for every tensor of w that ef_clip_text_load binds as a matrix
+** (token embedding, q/k/v/out projections, fc1, fc2; with w's name prefix), in bind
+** order, for the config.json of component_dir. Loads nothing. */
+ef_status ef_clip_text_visit_matrices(const char *component_dir, ef_weights *w, ef_wmat_visit_fn fn, void *user,
+                                      ef_err *err);
 
 /* Encodes ids (n_tokens) into out (n_tokens, D), row-major.
 ** clip_skip 0 or 1: last_hidden_state (all layers, then the final LayerNorm).
@@ -86,6 +96,7 @@ int     ef_clip_text_hidden_size(const ef_clip_text *m);     /* D */
 int     ef_clip_text_n_layers(const ef_clip_text *m);        /* L */
 int     ef_clip_text_max_positions(const ef_clip_text *m);   /* P */
 int64_t ef_clip_text_n_params(const ef_clip_text *m);        /* floats loaded (123,060,480 for SD 1.x) */
+ef_wtype ef_clip_text_wtype(const ef_clip_text *m);          /* how the matrices are stored */
 
 void ef_clip_text_free(ef_clip_text *m);                     /* NULL is a no-op */
 

@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "kernels/kernels.h"
+#include "model/wmat_load.h"
 
 #define EF_UNET_MAX_STAGES 8
 
@@ -89,9 +90,17 @@ ef_status ef_unet_load(const char *component_dir, const char *variant, int use_m
 
 /* ef_unet_load storing the matrices of every convolution and linear layer as wt
 ** (kernels/wmat.h: f16, bf16, or q8 = int8 with a scale per output channel), converted
-** from the file's dtype at load; norms and biases stay f32. */
+** from the file's dtype at load; norms and biases stay f32. Matrices stored in the
+** file as I8 + "<name>.q8_scale" (io/weights.h) are copied into a q8 model and
+** dequantized for the other types. wt EF_W_FROM_FILE (model/wmat_load.h): the type
+** the file's matrices share (f16, bf16, q8), f32 when they differ. */
 ef_status ef_unet_load_typed(const char *component_dir, const char *variant, int use_mmap, ef_wtype wt, ef_unet **out,
                              ef_err *err);
+
+/* Calls fn(user, name) for every tensor of a UNet with component_dir's config.json
+** that ef_unet_load binds as a matrix (conv and linear weights; q/k/v parts one by
+** one), in bind order. Reads only the config. Errors: those of the config. */
+ef_status ef_unet_visit_matrices(const char *component_dir, ef_wmat_visit_fn fn, void *user, ef_err *err);
 
 /* Sizes the activation arena for latents of h x w and n_tokens text tokens: a dry run
 ** of the forward pass through a measuring arena, then one allocation of exactly its
@@ -122,6 +131,7 @@ void ef_unet_set_hook(ef_unet *m, ef_unet_hook_fn fn, void *user);
 /* Accessors of a loaded model (m must not be NULL). */
 const ef_unet_config *ef_unet_get_config(const ef_unet *m);
 int64_t ef_unet_n_params(const ef_unet *m);          /* floats loaded: 859,520,964 for SD-1.5 */
+ef_wtype ef_unet_wtype(const ef_unet *m);            /* how the matrices are stored */
 int     ef_unet_downscale(const ef_unet *m);         /* 2^(n_stages-1): h and w must be multiples */
 size_t  ef_unet_activation_bytes(const ef_unet *m);  /* the planned arena; 0 before ef_unet_plan */
 

@@ -2,11 +2,13 @@
 ** unet_load.c -- ef_unet_load/free: config, the block skeleton it implies, and the
 ** binding of every weight by its diffusers name into one f32 arena.
 **
-** One walk over the skeleton (bind_all) runs in three modes: COUNT sizes the arenas
+** One walk over the skeleton (bind_all) runs in four modes: COUNT sizes the arenas
 ** (no file), LOAD converts each tensor into them with shape checks, MARK re-marks
 ** every expected name on a fresh file handle so ef_weights_check_all_used can refuse
-** unexplained tensors. Vectors go to an f32 arena, matrices to a second arena in the
-** model's storage type (f32, f16, bf16 or q8: kernels/wmat.h). The q/k/v projections
+** unexplained tensors, VISIT names every matrix to a callback (the storage type a
+** file already has, and ef_convert's list). Vectors go to an f32 arena, matrices to a
+** second arena in the model's storage type (f32, f16, bf16 or q8: kernels/wmat.h;
+** model/wmat_load.h loads them, I8 + scale files included). The q/k/v projections
 ** of self-attention and k/v of cross-attention are bound as one fused matrix each.
 **
 ** Resident memory: converting touches every page of a mmapped file, and those pages
@@ -23,6 +25,7 @@
 #include "io/json.h"
 #include "io/weights.h"
 #include "model/unet_internal.h"
+#include "model/wmat_load.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define REMAP_BYTES ((size_t)32 << 20)
@@ -104,7 +107,7 @@ static void block_free(unet_block *b) {
 
 /* ---- binding ------------------------------------------------------------------------ */
 
-enum { BIND_COUNT, BIND_LOAD, BIND_MARK };
+enum { BIND_COUNT, BIND_LOAD, BIND_MARK, BIND_VISIT };
 
 typedef struct binder {
     int          mode;
@@ -120,6 +123,8 @@ typedef struct binder {
     size_t       mat;         /* matrix bytes bound so far (64-byte aligned blobs) */
     ef_wtype     wt;          /* how matrices are stored */
     int64_t      n_params;
+    ef_wmat_visit_fn visit;   /* VISIT: called with each matrix name */
+    void        *visit_user;
 } binder;
 
 static void tensor_name(char *name, size_t n, const char *prefix, const char *suffix) {
@@ -127,21 +132,30 @@ static void tensor_name(char *name, size_t n, const char *prefix, const char *su
     else snprintf(name, n, "%s", suffix);
 }
 
-/* Converts tensor name (shape[0..ndim)) to f32 into dst, re-mapping the file first when
-** REMAP_BYTES of it have been converted since the last mapping (see the file comment). */
-static ef_status load_f32(binder *b, const char *name, int ndim, const int64_t *shape, float *dst, ef_err *err) {
-    const ef_st_tensor *t = ef_weights_find(b->w, name);
-    if (t && b->use_mmap && b->touched > 0 && b->touched + t->nbytes > b->remap_bytes) {
+/* Re-maps the file first when converting `bytes` more of it would pass REMAP_BYTES
+** since the last mapping (see the file comment). */
+static ef_status remap_before(binder *b, size_t bytes, ef_err *err) {
+    if (b->use_mmap && b->touched > 0 && b->touched + bytes > b->remap_bytes) {
         ef_weights_free(b->w);   /* unmaps: the converted pages leave the resident set */
         b->w = NULL;
         EF_TRY(ef_weights_open(b->dir, b->variant, 1, &b->w, err));
         b->touched = 0;
         b->reopened = 1;
-        t = ef_weights_find(b->w, name);
     }
-    EF_TRY(ef_weights_load_f32(b->w, name, ndim, shape, dst, err));
-    b->touched += t ? t->nbytes : 0;
+    b->touched += bytes;
     return EF_OK;
+}
+
+/* File bytes of tensor name and, for an I8 matrix, its scales (0 if absent). */
+static size_t file_bytes(const ef_weights *w, const char *name) {
+    const ef_st_tensor *t = ef_weights_find(w, name), *s = ef_weights_find_scale(w, name);
+    return (t ? t->nbytes : 0) + (s ? s->nbytes : 0);
+}
+
+/* Converts tensor name (shape[0..ndim)) to f32 into dst, re-mapping first if due. */
+static ef_status load_f32(binder *b, const char *name, int ndim, const int64_t *shape, float *dst, ef_err *err) {
+    EF_TRY(remap_before(b, file_bytes(b->w, name), err));
+    return ef_weights_load_f32(b->w, name, ndim, shape, dst, err);
 }
 
 /* Binds vector "<prefix>.<suffix>" (n floats) at the vector cursor: LOAD sets *dst to
@@ -168,24 +182,24 @@ static ef_status bind_mats(binder *b, const char *prefix, const char *const *suf
                            int64_t d1, int64_t d2, int64_t d3, const void **dst, ef_err *err) {
     const int64_t shape[4] = {rows, d1, d2, d3}, R = n_parts * rows, C = ndim == 4 ? d1 * d2 * d3 : d1;
     const size_t bytes = ef_wmat_bytes(b->wt, R, C);   /* config dims are range-checked: no overflow */
-    char name[256];
+    char name[3][256];
+    const char *names[3];
+    EF_ASSERT(n_parts >= 1 && n_parts <= 3);
+    for (int i = 0; i < n_parts; i++) {
+        tensor_name(name[i], sizeof name[i], prefix, suffix[i]);
+        names[i] = name[i];
+    }
     if (b->mode == BIND_MARK) {
-        for (int i = 0; i < n_parts; i++) {
-            tensor_name(name, sizeof name, prefix, suffix[i]);
-            ef_weights_ignore(b->w, name);
-        }
+        for (int i = 0; i < n_parts; i++) ef_weights_ignore(b->w, names[i]);
+    } else if (b->mode == BIND_VISIT) {
+        for (int i = 0; i < n_parts; i++) b->visit(b->visit_user, names[i]);
     } else if (b->mode == BIND_LOAD) {
+        size_t file = 0;
+        for (int i = 0; i < n_parts; i++) file += file_bytes(b->w, names[i]);
+        EF_TRY(remap_before(b, file, err));
         void *blob = b->mbase + b->mat;
-        float *f32 = b->wt == EF_W_F32 ? blob : malloc((size_t)(R * C) * sizeof *f32);
-        if (!f32) return ef_err_set(err, EF_ERR_NOMEM, "unet: out of memory converting %s.%s", prefix, suffix[0]);
-        ef_status rc = EF_OK;
-        for (int i = 0; i < n_parts && rc == EF_OK; i++) {
-            tensor_name(name, sizeof name, prefix, suffix[i]);
-            rc = load_f32(b, name, ndim, shape, f32 + (int64_t)i * rows * C, err);
-        }
-        if (rc == EF_OK && b->wt != EF_W_F32) ef_wmat_from_f32(blob, b->wt, f32, R, C);
-        if (f32 != blob) free(f32);
-        if (rc != EF_OK) return rc;
+        EF_TRY(ef_wmat_load(b->w, names, n_parts, ndim, shape, b->wt, blob, err));
+        memset((char *)blob + bytes, 0, ((bytes + 63) & ~(size_t)63) - bytes);   /* the arena's bytes are defined */
         *dst = blob;
     }
     b->mat += (bytes + 63) & ~(size_t)63;
@@ -328,7 +342,7 @@ static ef_status bind_all(binder *b, ef_unet *m, ef_err *err) {
 
 /* LOAD pass, then the unexpected-tensor check; b->w is closed on return. */
 static ef_status load_weights(ef_unet *m, binder *b, ef_err *err) {
-    EF_TRY(ef_weights_open(b->dir, b->variant, b->use_mmap, &b->w, err));
+    if (!b->w) EF_TRY(ef_weights_open(b->dir, b->variant, b->use_mmap, &b->w, err));
     b->mode = BIND_LOAD;
     EF_TRY(bind_all(b, m, err));
     EF_ASSERT(b->n_params == m->n_params);
@@ -342,8 +356,8 @@ static ef_status load_weights(ef_unet *m, binder *b, ef_err *err) {
     return ef_weights_check_all_used(b->w, err);
 }
 
-static ef_status load_into(ef_unet *m, const char *dir, const char *variant, int use_mmap, size_t remap_bytes,
-                           ef_wtype wt, ef_err *err) {
+/* config.json and the block skeleton it implies. */
+static ef_status read_config(ef_unet *m, const char *dir, ef_err *err) {
     char path[4096];
     if (!ef_path_join(path, sizeof path, dir, "config.json"))
         return ef_err_set(err, EF_ERR_INVALID_ARG, "unet: path too long: %s", dir);
@@ -352,28 +366,37 @@ static ef_status load_into(ef_unet *m, const char *dir, const char *variant, int
     ef_status rc = ef_unet_config_parse(root, path, &m->cfg, err);
     cJSON_Delete(root);
     if (rc != EF_OK) return rc;
-    EF_TRY(build_skeleton(m, err));
+    return build_skeleton(m, err);
+}
 
-    binder b = {.mode = BIND_COUNT, .dir = dir, .variant = variant, .use_mmap = use_mmap, .remap_bytes = remap_bytes,
-                .wt = wt};
-    EF_TRY(bind_all(&b, m, err));
-    m->n_params = b.n_params;
-    m->n_vec = b.at;
-    m->mats_bytes = b.mat;
-    m->wt = wt;
+/* Every step after read_config; b->w may already be open (it is closed by the caller). */
+static ef_status load_into(ef_unet *m, binder *b, ef_err *err) {
+    if (b->wt == (ef_wtype)EF_W_FROM_FILE) {   /* the type the file's matrices share */
+        EF_TRY(ef_weights_open(b->dir, b->variant, b->use_mmap, &b->w, err));
+        ef_wmat_tally tally = {.w = b->w};
+        b->mode = BIND_VISIT;
+        b->visit = ef_wmat_tally_visit;
+        b->visit_user = &tally;
+        EF_TRY(bind_all(b, m, err));
+        b->wt = ef_wmat_tally_type(&tally);
+    }
+    b->mode = BIND_COUNT;
+    EF_TRY(bind_all(b, m, err));
+    m->n_params = b->n_params;
+    m->n_vec = b->at;
+    m->mats_bytes = b->mat;
+    m->wt = b->wt;
     size_t bytes;
-    if (!ef_mul_size((size_t)b.at, sizeof(float), &bytes))
+    if (!ef_mul_size((size_t)b->at, sizeof(float), &bytes))
         return ef_err_set(err, EF_ERR_NOMEM, "unet: %lld parameters do not fit in memory", (long long)m->n_params);
     m->weights = malloc(bytes ? bytes : 1);
-    m->mats = aligned_alloc(64, b.mat ? b.mat : 64);
+    m->mats = aligned_alloc(64, b->mat ? b->mat : 64);
     if (!m->weights || !m->mats)
         return ef_err_set(err, EF_ERR_NOMEM, "unet: out of memory for %lld parameters (%zu bytes)",
-                          (long long)m->n_params, bytes + b.mat);
-    b.base = m->weights;
-    b.mbase = m->mats;
-    rc = load_weights(m, &b, err);
-    ef_weights_free(b.w);
-    return rc;
+                          (long long)m->n_params, bytes + b->mat);
+    b->base = m->weights;
+    b->mbase = m->mats;
+    return load_weights(m, b, err);
 }
 
 ef_status ef_unet_load(const char *component_dir, const char *variant, int use_mmap, ef_unet **out, ef_err *err) {
@@ -390,16 +413,32 @@ ef_status ef_unet_load_remap(const char *component_dir, const char *variant, int
     if (!out) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_unet_load: out is NULL");
     *out = NULL;
     if (!component_dir) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_unet_load: component_dir is NULL");
+    if ((int)wt < 0 || (int)wt > EF_W_FROM_FILE)
+        return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_unet_load: bad weight type %d", (int)wt);
     ef_unet *m = calloc(1, sizeof *m);
     if (!m) return ef_err_set(err, EF_ERR_NOMEM, "unet: out of memory");
-    if ((int)wt < 0 || wt >= EF_W_COUNT) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_unet_load: bad weight type %d", (int)wt);
-    ef_status rc = load_into(m, component_dir, variant, use_mmap, remap_bytes, wt, err);
+    binder b = {.mode = BIND_COUNT, .dir = component_dir, .variant = variant, .use_mmap = use_mmap,
+                .remap_bytes = remap_bytes, .wt = wt};
+    ef_status rc = read_config(m, component_dir, err);
+    if (rc == EF_OK) rc = load_into(m, &b, err);
+    ef_weights_free(b.w);
     if (rc != EF_OK) {
         ef_unet_free(m);
         return rc;
     }
     *out = m;
     return EF_OK;
+}
+
+ef_status ef_unet_visit_matrices(const char *component_dir, ef_wmat_visit_fn fn, void *user, ef_err *err) {
+    if (!component_dir || !fn) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_unet_visit_matrices: NULL argument");
+    ef_unet *m = calloc(1, sizeof *m);
+    if (!m) return ef_err_set(err, EF_ERR_NOMEM, "unet: out of memory");
+    binder b = {.mode = BIND_VISIT, .visit = fn, .visit_user = user};
+    ef_status rc = read_config(m, component_dir, err);
+    if (rc == EF_OK) rc = bind_all(&b, m, err);
+    ef_unet_free(m);
+    return rc;
 }
 
 void ef_unet_free(ef_unet *m) {
@@ -419,6 +458,7 @@ void ef_unet_free(ef_unet *m) {
 
 const ef_unet_config *ef_unet_get_config(const ef_unet *m) { return &m->cfg; }
 int64_t ef_unet_n_params(const ef_unet *m) { return m->n_params; }
+ef_wtype ef_unet_wtype(const ef_unet *m) { return m->wt; }
 int     ef_unet_downscale(const ef_unet *m) { return 1 << (m->cfg.n_stages - 1); }
 size_t  ef_unet_activation_bytes(const ef_unet *m) { return ef_arena_capacity(&m->arena); }
 void    ef_unet_release_activations(ef_unet *m) { if (m) ef_arena_release(&m->arena); }

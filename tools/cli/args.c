@@ -13,6 +13,7 @@
 
 static const char USAGE[] =
     "usage: edgefusion -m MODEL_DIR -p PROMPT [options]\n"
+    "       edgefusion convert -m IN -o OUT --type f16|bf16|q8 [--variant fp16] [--force]\n"
     "\n"
     "Text-to-image (and image-to-image with -i) from a Hugging Face diffusers pipeline\n"
     "folder (model_index.json, tokenizer/, text_encoder/, unet/, vae/, scheduler/).\n"
@@ -51,9 +52,71 @@ static const char USAGE[] =
     "      --encode-only            only tokenize/encode the prompt (no image)\n"
     "  -v, --verbose                log loading details to stderr\n"
     "  -h, --help                   this text\n"
-    "      --version                print the version\n";
+    "      --version                print the version\n"
+    "\n"
+    "convert: writes a copy of the pipeline folder IN to OUT whose UNet and text-encoder\n"
+    "matrices are stored as f16, bf16 or q8 (int8 + a scale per row); it loads in that type\n"
+    "by default, smaller and faster to load (edgefusion convert --help).\n";
+
+static const char CONVERT_USAGE[] =
+    "usage: edgefusion convert -m IN -o OUT --type f16|bf16|q8 [--variant fp16] [--force]\n"
+    "\n"
+    "Writes OUT, a copy of the diffusers pipeline folder IN whose UNet and text encoder keep\n"
+    "every matrix (conv and linear weights, the token embedding) in the given type and the\n"
+    "vectors (norms, biases) in f32. f16 and bf16 files are plain safetensors that diffusers\n"
+    "reads; q8 stores each matrix as I8 plus an F32 '<name>.q8_scale' (one scale per row).\n"
+    "model_index.json, tokenizer/, scheduler/, vae/, configs and a taesd/ folder are copied.\n"
+    "edgefusion -m OUT then loads the matrices in that type without --type: the same model as\n"
+    "edgefusion -m IN --type TYPE, with smaller files and faster loading.\n"
+    "\n"
+    "options:\n"
+    "  -m, --model IN               diffusers pipeline folder to read (required)\n"
+    "  -o, --output OUT             folder to write (required; its parent must exist)\n"
+    "      --type TYPE              f16, bf16 or q8 (alias q8_0) (required)\n"
+    "      --variant fp16           read *.fp16.safetensors weights when present\n"
+    "      --force                  write into OUT even when it is not empty\n"
+    "  -h, --help                   this text\n";
 
 const char *cli_usage(void) { return USAGE; }
+
+const char *cli_convert_usage(void) { return CONVERT_USAGE; }
+
+int cli_convert_args_parse(int argc, char **argv, cli_convert_args *a, char *msg, size_t n) {
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define IS(s, l) (strcmp(f, s) == 0 || strcmp(f, l) == 0)
+#define NEED_VALUE() do { if (!v) { snprintf(msg, n, "convert: %s needs a value", f); return 0; } i++; } while (0)
+        if (IS("-h", "--help")) a->help = 1;
+        else if (IS("--force", "--force")) a->force = 1;
+        else if (IS("-m", "--model")) { NEED_VALUE(); a->model = v; }
+        else if (IS("-o", "--output")) { NEED_VALUE(); a->output = v; }
+        else if (IS("--variant", "--variant")) {
+            NEED_VALUE();
+            if (strcmp(v, "fp16") != 0) { snprintf(msg, n, "convert: --variant: '%s' is not a variant (fp16)", v); return 0; }
+            a->variant = v;
+        } else if (IS("--type", "--type")) {
+            NEED_VALUE();
+            if (strcmp(v, "q8_0") == 0) v = "q8";
+            if (strcmp(v, "f16") && strcmp(v, "bf16") && strcmp(v, "q8")) {
+                snprintf(msg, n, "convert: --type: '%s' is not f16, bf16 or q8", v);
+                return 0;
+            }
+            a->weight_type = v;
+        } else {
+            snprintf(msg, n, "convert: unknown option '%s' (see edgefusion convert --help)", f);
+            return 0;
+        }
+#undef IS
+#undef NEED_VALUE
+    }
+    if (a->help) return 1;
+    if (!a->model) { snprintf(msg, n, "convert: missing -m/--model IN (see edgefusion convert --help)"); return 0; }
+    if (!a->output) { snprintf(msg, n, "convert: missing -o/--output OUT (see edgefusion convert --help)"); return 0; }
+    if (!a->weight_type) { snprintf(msg, n, "convert: missing --type f16|bf16|q8 (see edgefusion convert --help)"); return 0; }
+    return 1;
+}
 
 static int parse_long(const char *s, long lo, long hi, long *out) {
     char *end = NULL;

@@ -48,6 +48,23 @@ int cli_args_parse(int argc, char **argv, cli_args *a, char *msg, size_t n);
 /* The --help text. */
 const char *cli_usage(void);
 
+/* `edgefusion convert ...`: a pipeline folder rewritten with narrow matrices (ef_convert). */
+typedef struct cli_convert_args {
+    const char *model;          /* -m, --model IN */
+    const char *output;         /* -o, --output OUT */
+    const char *weight_type;    /* --type f16|bf16|q8 (required) */
+    const char *variant;        /* --variant fp16: which input weights to read */
+    int         force;          /* --force: write into an existing non-empty OUT */
+    int         help;           /* -h, --help */
+} cli_convert_args;
+
+/* Fills a from argv, argv[0] being "convert". Returns 0 and one line in msg on a bad
+** flag or value, 1 on success. */
+int cli_convert_args_parse(int argc, char **argv, cli_convert_args *a, char *msg, size_t n);
+
+/* The `edgefusion convert --help` text. */
+const char *cli_convert_usage(void);
+
 /* The file name of image i (0-based) of a batch of n: the -o pattern's %d filled with
 ** i, or, without a pattern, the name itself (n == 1) or NAME_<i+1>.EXT. */
 void cli_output_name(const char *pattern, int i, int n, char *out, size_t size);

@@ -170,9 +170,40 @@ done:
     return ok;
 }
 
+/* Library log lines of a conversion (one per component) as progress on stderr. */
+static void log_convert(ef_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level != EF_LOG_ERROR) fprintf(stderr, "edgefusion convert: %s\n", msg);
+}
+
+/* `edgefusion convert ...` (argv[0] is "convert"). */
+static int convert_main(int argc, char **argv) {
+    cli_convert_args a;
+    char msg[1024];
+    if (!cli_convert_args_parse(argc, argv, &a, msg, sizeof msg)) {
+        fprintf(stderr, "edgefusion: %s\n", msg);
+        return 2;
+    }
+    if (a.help) { fputs(cli_convert_usage(), stdout); return 0; }
+    ef_convert_params p = ef_convert_default_params();
+    p.weight_type = a.weight_type;
+    p.variant = a.variant;
+    p.overwrite = a.force;
+    p.log_fn = log_convert;
+    double t0 = now_s();
+    ef_status rc = ef_convert(a.model, a.output, &p, msg, sizeof msg);
+    if (rc != EF_OK) {
+        fprintf(stderr, "edgefusion: convert %s: %s: %s\n", a.model, ef_status_str(rc), msg);
+        return 1;
+    }
+    printf("wrote %s (%s matrices) in %.1f s\n", a.output, a.weight_type, now_s() - t0);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     cli_args a;
     char msg[1024];
+    if (argc > 1 && strcmp(argv[1], "convert") == 0) return convert_main(argc - 1, argv + 1);
     if (!cli_args_parse(argc, argv, &a, msg, sizeof msg)) {
         fprintf(stderr, "edgefusion: %s\n", msg);
         return 2;
