@@ -86,11 +86,25 @@ fuzz:
 	  grep '^stat::' build-fuzz/$$t.log; \
 	done
 
-BENCH_SRC := $(wildcard bench/*.c)
-bench: $(LIB)
-	@mkdir -p $(BUILD)/bench
-	@for b in $(BENCH_SRC); do n=$$(basename $$b .c); \
-	  $(CC) $(CFLAGS) -o $(BUILD)/bench/$$n $$b $(LIB) $(LDLIBS) && ./$(BUILD)/bench/$$n || exit 1; done
+# Benchmarks (bench/): programs linking the library; `make bench` builds them all into
+# $(BUILD)/bench/ and runs the kernel bench (BENCH_ARGS, e.g. "avx2 -t 2", are passed on).
+# bench_pipeline needs a model folder: see bench/RESULTS.md "Benchmarks".
+BENCH_BINS := $(BUILD)/bench/bench_kernels $(BUILD)/bench/bench_pipeline
+ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
+BENCH_PEAK := $(BUILD)/bench/peak_avx2.o
+else
+BENCH_PEAK := $(BUILD)/bench/peak_none.o
+endif
+$(BUILD)/bench/%_avx2.o: EXTRA_CFLAGS = -mavx2 -mfma
+BENCH_ARGS ?=
+bench: $(BENCH_BINS)
+	./$(BUILD)/bench/bench_kernels $(BENCH_ARGS)
+
+$(BUILD)/bench/bench_kernels: $(BUILD)/bench/bench_kernels.o $(BENCH_PEAK) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/bench_pipeline: $(BUILD)/bench/bench_pipeline.o $(LIB)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 GOLDEN_PY ?= $(shell test -x /opt/efgold/bin/python && echo /opt/efgold/bin/python || echo python3)
 golden:
@@ -99,4 +113,4 @@ golden:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(wildcard $(BUILD)/bench/*.d)
