@@ -55,7 +55,8 @@ static void combine(const gemm_job *g, const float *tile, int64_t m0, int64_t mr
         }
         if (g->bias_n) for (int64_t j = 0; j < nw; j++) v[j] += g->bias_n[n0 + j];
         if (g->bias_m) for (int64_t j = 0; j < nw; j++) v[j] += g->bias_m[m0 + i];
-        if (g->act != EF_ACT_NONE) for (int64_t j = 0; j < nw; j++) v[j] = ef_act_apply(g->act, v[j]);
+        if (g->act == EF_ACT_RELU) for (int64_t j = 0; j < nw; j++) v[j] = v[j] > 0.0f ? v[j] : 0.0f;   /* TAESD */
+        else if (g->act != EF_ACT_NONE) for (int64_t j = 0; j < nw; j++) v[j] = ef_act_apply(g->act, v[j]);
         if (g->r && !g->r_in_c) {
             const float *rr = g->r + (m0 + i) * g->ldr + n0;
             for (int64_t j = 0; j < nw; j++) v[j] += rr[j];
