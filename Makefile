@@ -17,7 +17,11 @@ DEPS_LIBS   := $(shell pkg-config --libs libcjson libutf8proc libpng libcrypto 2
 CFLAGS  += $(CFLAGS_BASE) $(OPT) -g $(DEPS_CFLAGS)
 LDLIBS  += $(DEPS_LIBS) -lpthread -lm
 
-LIB_SRC   := $(sort $(wildcard src/*.c src/*/*.c src/*/*/*.c))
+# Kernel folders of the other ISA are left out: src/kernels/x86/ builds only for an x86_64
+# CC, src/kernels/arm/ only for an aarch64 (arm64) one (ARCH: CC's target triple).
+ARCH      := $(shell $(CC) -dumpmachine)
+ARCH_SKIP := $(if $(filter x86_64%,$(ARCH)),,src/kernels/x86/%) $(if $(filter aarch64% arm64%,$(ARCH)),,src/kernels/arm/%)
+LIB_SRC   := $(filter-out $(ARCH_SKIP),$(sort $(wildcard src/*.c src/*/*.c src/*/*/*.c)))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC  := $(sort $(wildcard tests/*.c))
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -33,7 +37,7 @@ $(BUILD)/src/kernels/gemm/%.o:       EXTRA_CFLAGS = -O3
 $(BUILD)/src/kernels/x86/%_avx2.o:   EXTRA_CFLAGS = -mavx2 -mfma -mf16c
 $(BUILD)/src/kernels/x86/%_avx512.o: EXTRA_CFLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 
-.PHONY: all demo test asan fuzz bench golden clean
+.PHONY: all demo test test-neon asan fuzz bench golden clean
 all: $(CLI) $(LIB)
 
 # The main job on the bundled random-weight fixture pipeline (see README).
@@ -68,6 +72,20 @@ test: $(TESTBIN) $(CLI) $(BUILD)/header_cpp.o
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	        LDFLAGS="-fsanitize=address,undefined" test
+
+# The aarch64 build (NEON kernels) cross-compiled into build-neon/ and run under qemu-user
+# (scripts/install_deps.sh --cross installs both and the arm64 libraries). NEON_TESTS, a
+# test-name filter, narrows the run (e.g. NEON_TESTS=kernels); empty runs the whole suite.
+# No -L /usr/aarch64-linux-gnu: the arm64 libraries, libc included, come from Debian
+# multiarch (/lib/aarch64-linux-gnu); with -L, qemu loads the cross package's ld.so beside
+# multiarch's libc and the tests ran over 1000x slower.
+NEON_CC    ?= aarch64-linux-gnu-gcc
+NEON_QEMU  ?= qemu-aarch64
+NEON_TESTS ?=
+test-neon:
+	PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig \
+	  $(MAKE) CC=$(NEON_CC) BUILD=build-neon build-neon/ef_tests build-neon/edgefusion
+	EF_FIXTURES=tests/fixtures EF_CLI="$(NEON_QEMU) build-neon/edgefusion" $(NEON_QEMU) build-neon/ef_tests $(NEON_TESTS)
 
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

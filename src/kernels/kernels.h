@@ -258,4 +258,17 @@ void ef_k_upsample2x_f32__avx2(const ef_upsample2x_args *a, int ith, int nth);
 void ef_k_geglu_f32__avx2(const ef_geglu_args *a, int ith, int nth);
 void ef_k_transpose_f32__avx2(const ef_transpose_args *a, int ith, int nth);
 
+/* ---- NEON kernels (src/kernels/arm/) ----------------------------------------- */
+
+void ef_k_linear_f32__neon(const ef_linear_args *a, int ith, int nth);
+void ef_k_conv2d_f32__neon(const ef_conv2d_args *a, int ith, int nth);
+void ef_k_attention_f32__neon(const ef_attention_args *a, int ith, int nth);
+void ef_k_layer_norm_f32__neon(const ef_layer_norm_args *a, int ith, int nth);
+void ef_k_group_norm_f32__neon(const ef_group_norm_args *a, int ith, int nth);
+void ef_k_act_f32__neon(const ef_act_args *a, int ith, int nth);
+void ef_k_add_f32__neon(const ef_add_args *a, int ith, int nth);
+void ef_k_softmax_f32__neon(const ef_softmax_args *a, int ith, int nth);
+void ef_k_upsample2x_f32__neon(const ef_upsample2x_args *a, int ith, int nth);
+void ef_k_geglu_f32__neon(const ef_geglu_args *a, int ith, int nth);
+
 #endif /* EF_KERNELS_KERNELS_H */

@@ -2,10 +2,11 @@
 ** select.c -- the variant tables, the once-per-context choice between them, and the
 ** helpers that run one table entry on the thread pool.
 **
-** Today only "ref" is built. A SIMD variant adds its own static const table here,
-** naming its kernels for the ops it accelerates and the ref kernels for the rest, plus
-** a feature test in VARIANTS; tests/test_kernels.c then checks it against ref.
-** Selection happens once; nothing here is mutable.
+** Built: "avx2" (x86_64, src/kernels/x86/), "neon" (aarch64, src/kernels/arm/) and
+** "ref" everywhere. Each SIMD table names its kernels for the ops it accelerates and
+** the ref kernels for the rest, with a feature test in VARIANTS; tests/test_kernels.c
+** checks every variant the CPU runs against the reference. Selection happens once;
+** nothing here is mutable.
 */
 #include <string.h>
 
@@ -45,6 +46,25 @@ static const ef_kernels AVX2 = {
 static int has_avx2(const ef_cpu_features *f) { return f && f->avx2 && f->fma && f->f16c; }
 #endif
 
+#if defined(__aarch64__)
+/* AArch64 Advanced SIMD (NEON, in every ARMv8-A core): src/kernels/arm/. */
+static const ef_kernels NEON = {
+    .name           = "neon",
+    .linear_f32     = ef_k_linear_f32__neon,
+    .layer_norm_f32 = ef_k_layer_norm_f32__neon,
+    .group_norm_f32 = ef_k_group_norm_f32__neon,
+    .act_f32        = ef_k_act_f32__neon,
+    .add_f32        = ef_k_add_f32__neon,
+    .softmax_f32    = ef_k_softmax_f32__neon,
+    .attention_f32  = ef_k_attention_f32__neon,
+    .conv2d_f32     = ef_k_conv2d_f32__neon,
+    .upsample2x_f32 = ef_k_upsample2x_f32__neon,
+    .geglu_f32      = ef_k_geglu_f32__neon,
+    .transpose_f32  = ef_k_transpose_f32__ref,
+};
+static int has_neon(const ef_cpu_features *f) { return f && f->neon; }
+#endif
+
 /* Best first. supported(NULL) must be 0 for every variant but ref. */
 static int always(const ef_cpu_features *f) { (void)f; return 1; }
 
@@ -54,6 +74,9 @@ static const struct {
 } VARIANTS[] = {
 #if defined(__x86_64__)
     {&AVX2, has_avx2},
+#endif
+#if defined(__aarch64__)
+    {&NEON, has_neon},
 #endif
     {&REF, always},
 };
