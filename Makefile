@@ -129,6 +129,6 @@ golden:
 	$(GOLDEN_PY) scripts/gen_golden.py
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-neon
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(wildcard $(BUILD)/bench/*.d)
