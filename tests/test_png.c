@@ -463,6 +463,9 @@ static void test_png_malformed(ef_test *t) {
         expect_bad(t, dir, good, cut, NULL, EF_ERR_FORMAT, "PNG error", "truncated");
     expect_bad(t, dir, good, n - 12, NULL, EF_ERR_FORMAT, "truncated", "no IEND");
     memcpy(b, good, n);
+    b[text] = 0x6f;            /* the text chunk claims 1.8 GB (libpng would allocate it: fuzz_png) */
+    expect_bad(t, dir, b, n, NULL, EF_ERR_FORMAT, "chunk 'tEXt' claims", "huge text length");
+    memcpy(b, good, n);
     b[idat + 8 + be32(good + idat) + 1] ^= 0x55;   /* the IDAT CRC itself */
     expect_bad(t, dir, b, n, NULL, EF_ERR_FORMAT, "CRC", "IDAT CRC");
     memcpy(b, good, n);

@@ -205,6 +205,31 @@ static int read_body(png_structp png, png_infop info, png_infop end, rd_state *s
     return 0;
 }
 
+/* Walks the chunk list of data (n bytes, signature checked) before libpng sees it:
+** every declared length must fit in the bytes that follow. libpng 1.6.39 allocates an
+** iTXt's declared length before reading it (a 200-byte file claiming 1.8 GB took 1.8 GB;
+** found by fuzz_png), whatever png_set_chunk_malloc_max says; with this check nothing
+** it allocates exceeds the file. (Ancillary chunks over the limit are still skipped by
+** libpng, not refused.) Returns 0, or -1 with msg set. Bytes after IEND are ignored. */
+static int check_chunks(const uint8_t *data, size_t n, char *msg, size_t msg_size) {
+    size_t at = 8;
+    while (n - at >= 12) {   /* length, type, CRC */
+        const uint8_t *c = data + at;
+        const uint32_t len = (uint32_t)c[0] << 24 | (uint32_t)c[1] << 16 | (uint32_t)c[2] << 8 | c[3];
+        char type[5] = {(char)c[4], (char)c[5], (char)c[6], (char)c[7], 0};
+        for (int i = 0; i < 4; i++)
+            if (!((type[i] >= 'A' && type[i] <= 'Z') || (type[i] >= 'a' && type[i] <= 'z'))) type[i] = '?';
+        if (len > n - at - 12) {
+            snprintf(msg, msg_size, "PNG error: chunk '%s' claims %lu bytes but the file has %zu left (truncated?)", type,
+                     (unsigned long)len, n - at - 12);
+            return -1;
+        }
+        if (memcmp(c + 4, "IEND", 4) == 0) return 0;
+        at += 12 + (size_t)len;
+    }
+    return 0;   /* a missing IEND or a short tail: libpng reports it */
+}
+
 ef_status ef_png_read_mem(const uint8_t *data, size_t n, const char *label, const ef_png_limits *lim,
                           ef_png_image *out, ef_err *err) {
     if (!out) return ef_err_set(err, EF_ERR_INVALID_ARG, "png: out is NULL");
@@ -214,11 +239,15 @@ ef_status ef_png_read_mem(const uint8_t *data, size_t n, const char *label, cons
     if (n < 8 || png_sig_cmp(data, 0, 8) != 0)
         return ef_err_set(err, EF_ERR_FORMAT, "%s: not a PNG file (%s)", label,
                           n == 0 ? "empty" : "bad signature");
+    const ef_png_limits limits = lim ? *lim : ef_png_default_limits();
+    char why[160];
+    if (check_chunks(data, n, why, sizeof why) != 0)
+        return ef_err_set(err, EF_ERR_FORMAT, "%s: %s", label, why);
     rd_state *st = calloc(1, sizeof *st);
     if (!st) return ef_err_set(err, EF_ERR_NOMEM, "%s: out of memory", label);
     st->data = data;
     st->n = n;
-    st->lim = lim ? *lim : ef_png_default_limits();
+    st->lim = limits;
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st->m, on_error, on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     png_infop end = png ? png_create_info_struct(png) : NULL;
