@@ -3,7 +3,6 @@
 ** context create/free, the per-context error message, and dispatch to the modules.
 ** No model math lives here.
 */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,20 +22,7 @@ ef_ctx_params ef_ctx_default_params(void) {
     return p;
 }
 
-static void ctx_log(const ef_ctx *ctx, ef_log_level level, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void ctx_log(const ef_ctx *ctx, ef_log_level level, const char *fmt, ...) {
-    if (!ctx->params.log_fn) return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ctx->params.log_fn(level, msg, ctx->params.log_user);
-}
+#define ctx_log(ctx, level, ...) ef_log_send((ctx)->params.log_fn, (ctx)->params.log_user, (level), __VA_ARGS__)
 
 static char *dup_str(const char *s) {
     if (!s) return NULL;

@@ -12,7 +12,6 @@
 ** weights file is copied byte for byte.
 */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,20 +37,7 @@ typedef struct cv_run {
     ef_wtype          wt;
 } cv_run;
 
-static void cv_log(const cv_run *r, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void cv_log(const cv_run *r, const char *fmt, ...) {
-    if (!r->p.log_fn) return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    r->p.log_fn(EF_LOG_INFO, msg, r->p.log_user);
-}
+#define cv_log(r, ...) ef_log_send((r)->p.log_fn, (r)->p.log_user, EF_LOG_INFO, __VA_ARGS__)
 
 static ef_status join(char *out, const char *a, const char *b, ef_err *err) {
     if (!ef_path_join(out, CV_PATH_MAX, a, b)) return ef_err_set(err, EF_ERR_INVALID_ARG, "%s: path too long", a);

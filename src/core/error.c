@@ -1,5 +1,5 @@
 /*
-** error.c -- ef_err formatting and the static ef_status_str table.
+** error.c -- ef_err formatting, the static ef_status_str table, and log lines.
 */
 #include "core/error.h"
 
@@ -51,3 +51,13 @@ const char *ef_status_str(ef_status s) {
 }
 
 const char *ef_version(void) { return "0.1.0"; }
+
+void ef_log_send(ef_log_fn fn, void *user, ef_log_level level, const char *fmt, ...) {
+    if (!fn) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fn(level, msg, user);
+}

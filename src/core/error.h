@@ -32,4 +32,12 @@ ef_status ef_err_set(ef_err *err, ef_status s, const char *fmt, ...)
 /* Prepends "prefix: " to the current message (adds context on the way up). */
 void ef_err_prefix(ef_err *err, const char *prefix);
 
+/* Formats one log line (at most 1023 bytes) and hands it to fn; a NULL fn is a no-op.
+** The one path from the library to a caller's ef_log_fn. */
+void ef_log_send(ef_log_fn fn, void *user, ef_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
 #endif /* EF_CORE_ERROR_H */

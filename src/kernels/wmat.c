@@ -72,13 +72,9 @@ void ef_wmat_row_f32(const void *w, ef_wtype t, int64_t rows, int64_t cols, int6
                      float *dst) {
     const size_t at = (size_t)r * (size_t)cols + (size_t)k0;
     switch (t) {
-    case EF_W_F32: memcpy(dst, (const float *)w + at, (size_t)n * sizeof *dst); return;
-    case EF_W_F16:
-        for (int64_t i = 0; i < n; i++) dst[i] = ef_f16_to_f32(((const uint16_t *)w)[at + i]);
-        return;
-    case EF_W_BF16:
-        for (int64_t i = 0; i < n; i++) dst[i] = ef_bf16_to_f32(((const uint16_t *)w)[at + i]);
-        return;
+    case EF_W_F32: ef_convert_to_f32(dst, (const float *)w + at, EF_DTYPE_F32, (size_t)n); return;
+    case EF_W_F16: ef_convert_to_f32(dst, (const uint16_t *)w + at, EF_DTYPE_F16, (size_t)n); return;
+    case EF_W_BF16: ef_convert_to_f32(dst, (const uint16_t *)w + at, EF_DTYPE_BF16, (size_t)n); return;
     case EF_W_Q8: {
         const int8_t *q = (const int8_t *)w + at;
         float s = ef_wmat_q8_scales(w, rows, cols)[r];
