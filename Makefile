@@ -35,6 +35,10 @@ TESTBIN   := $(BUILD)/ef_tests
 $(BUILD)/src/kernels/ref/%.o:        EXTRA_CFLAGS = -O3
 $(BUILD)/src/kernels/gemm/%.o:       EXTRA_CFLAGS = -O3
 $(BUILD)/src/kernels/x86/%_avx2.o:   EXTRA_CFLAGS = -mavx2 -mfma -mf16c
+# The GEMM files include the Winograd kernel (gemm/winograd_impl.h), whose transforms are
+# plain loops over 16 lanes: -O3 vectorises them (2x faster than -O2's cheap model).
+$(BUILD)/src/kernels/x86/gemm_avx2.o: EXTRA_CFLAGS = -O3 -mavx2 -mfma -mf16c
+$(BUILD)/src/kernels/arm/gemm_neon.o: EXTRA_CFLAGS = -O3
 $(BUILD)/src/kernels/x86/%_avx512.o: EXTRA_CFLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 
 .PHONY: all demo test test-neon asan fuzz bench golden clean

@@ -490,6 +490,12 @@ static void test_conv2d(ef_test *t) {
         {64, 20, 40, 24, 3, 1, 1, EF_ACT_NONE, 0},   /* several column groups */
         {8, 33, 40, 3, 3, 1, 1, EF_ACT_NONE, 0},     /* fewer outputs than one row tile */
         {5, 6, 77, 2, 3, 1, 1, EF_ACT_SILU, 1},      /* few outputs, a row of 77: partial vectors */
+        /* Winograd F(4x4, 3x3) (3x3, stride 1, pad 1, >= 16 tiles): partial tiles, panels
+        ** across tile rows, depth blocks, channel blocks past 48, tile or channel split */
+        {19, 13, 30, 17, 3, 1, 1, EF_ACT_SILU, 1},
+        {300, 17, 13, 14, 3, 1, 1, EF_ACT_NONE, 1},
+        {12, 16, 16, 100, 3, 1, 1, EF_ACT_RELU, 0},
+        {8, 70, 9, 8, 3, 1, 1, EF_ACT_NONE, 1},
     };
     ef_pool *p3 = pool3(t);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

@@ -13,6 +13,7 @@
 #include <arm_neon.h>
 
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/winograd_impl.h"   /* compiled here, for this ISA */
 
 /* An empty asm with a memory clobber: loads written after it are not hoisted above it. */
 static inline __attribute__((always_inline)) void load_fence(void) { __asm__ volatile("" ::: "memory"); }
@@ -112,4 +113,7 @@ static const ef_gemm_isa NEON = {ukernel_6x16, wrow_neon};
 
 void ef_k_linear_f32__neon(const ef_linear_args *a, int ith, int nth) { ef_gemm_linear(a, ith, nth, &NEON); }
 
-void ef_k_conv2d_f32__neon(const ef_conv2d_args *a, int ith, int nth) { ef_gemm_conv2d(a, ith, nth, &NEON); }
+void ef_k_conv2d_f32__neon(const ef_conv2d_args *a, int ith, int nth) {
+    if (ef_winograd_applies(a)) winograd_conv2d(a, ith, nth, &NEON);
+    else ef_gemm_conv2d(a, ith, nth, &NEON);
+}

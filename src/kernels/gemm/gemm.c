@@ -215,6 +215,12 @@ void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, const ef_gemm_isa
     run(&g, ith, nth);
 }
 
+int ef_winograd_applies(const ef_conv2d_args *a) {
+    const int64_t tiles = ((a->Ho + 3) / 4) * ((a->Wo + 3) / 4);
+    return a->KH == 3 && a->KW == 3 && a->stride == 1 && a->pad == 1 && a->Ho == a->H && a->Wo == a->W &&
+           a->Cin >= 8 && a->Cout >= 8 && tiles >= 16;
+}
+
 /* ---- the portable micro-kernel --------------------------------------------------- */
 
 void ef_gemm_ukernel_c(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,

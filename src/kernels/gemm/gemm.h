@@ -51,6 +51,10 @@ typedef struct ef_gemm_isa {
 void ef_gemm_linear(const ef_linear_args *a, int ith, int nth, const ef_gemm_isa *isa);
 void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, const ef_gemm_isa *isa);
 
+/* Whether a conv2d is one the Winograd F(4x4, 3x3) kernel takes (winograd_impl.h: 3x3,
+** stride 1, pad 1, enough channels and tiles to pay for its transforms). */
+int ef_winograd_applies(const ef_conv2d_args *a);
+
 /* The portable micro-kernel (plain C), the spec of the SIMD ones. */
 void ef_gemm_ukernel_c(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
                        int accumulate);

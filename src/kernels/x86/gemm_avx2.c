@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/winograd_impl.h"   /* compiled here, for this ISA */
 
 static void ukernel_6x16(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc, int accumulate) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -142,5 +143,6 @@ void ef_k_conv2d_f32__avx2(const ef_conv2d_args *a, int ith, int nth) {
         conv2d_small_cout(a, w, ith, nth);
         return;
     }
-    ef_gemm_conv2d(a, ith, nth, &AVX2);
+    if (ef_winograd_applies(a)) winograd_conv2d(a, ith, nth, &AVX2);
+    else ef_gemm_conv2d(a, ith, nth, &AVX2);
 }
