@@ -27,7 +27,7 @@ ef_status ef_arena_init(ef_arena *a, size_t bytes, const char *what, ef_err *err
     if (bytes > 0 && cap == 0)
         return ef_err_set(err, EF_ERR_NOMEM, "%s: arena of %zu bytes is too large", what ? what : "arena", bytes);
     if (cap > 0) {
-        a->base = aligned_alloc(EF_ARENA_ALIGN, cap);
+        a->base = ef_mem_alloc_big(cap);   /* EF_ARENA_ALIGN-aligned, huge pages when big */
         if (!a->base)
             return ef_err_set(err, EF_ERR_NOMEM, "%s: out of memory for a %zu-byte arena", what ? what : "arena", cap);
     }

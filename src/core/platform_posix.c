@@ -84,6 +84,19 @@ void ef_mem_release(void *p, size_t n) {
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+void *ef_mem_alloc_big(size_t n) {
+    const size_t huge = (size_t)2 << 20;
+    if (n == 0) return NULL;
+    if (n < 4 * huge) return aligned_alloc(64, (n + 63) & ~(size_t)63);   /* n is small: no overflow */
+    const size_t cap = (n + huge - 1) & ~(huge - 1);   /* whole huge pages */
+    if (cap < n) return NULL;
+    void *p = aligned_alloc(huge, cap);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, cap, MADV_HUGEPAGE);   /* a hint: failure leaves small pages */
+#endif
+    return p;
+}
+
 ef_status ef_file_read_all(const char *path, size_t max_bytes, char **out, size_t *out_len, ef_err *err) {
     *out = NULL;
     if (out_len) *out_len = 0;

@@ -261,7 +261,7 @@ static ef_status load_into(ef_clip_text *m, ef_weights *w, ef_wtype wt, ef_err *
     m->mats_bytes = mats_total(c, wt);
     m->n_params = m->n_vec + c->vocab_size * D + c->n_layers * (3 * D * D + D * D + 2 * I * D);
     EF_TRY(alloc_floats(m->n_vec, &m->weights, "weights", err));
-    m->mats = aligned_alloc(64, m->mats_bytes ? m->mats_bytes : 64);
+    m->mats = ef_mem_alloc_big(m->mats_bytes ? m->mats_bytes : 64);
     if (!m->mats) return ef_err_set(err, EF_ERR_NOMEM, "text_encoder: out of memory for %zu bytes of matrices", m->mats_bytes);
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return ef_err_set(err, EF_ERR_NOMEM, "text_encoder: out of memory");

@@ -390,7 +390,7 @@ static ef_status load_into(ef_unet *m, binder *b, ef_err *err) {
     if (!ef_mul_size((size_t)b->at, sizeof(float), &bytes))
         return ef_err_set(err, EF_ERR_NOMEM, "unet: %lld parameters do not fit in memory", (long long)m->n_params);
     m->weights = malloc(bytes ? bytes : 1);
-    m->mats = aligned_alloc(64, b->mat ? b->mat : 64);
+    m->mats = ef_mem_alloc_big(b->mat ? b->mat : 64);
     if (!m->weights || !m->mats)
         return ef_err_set(err, EF_ERR_NOMEM, "unet: out of memory for %lld parameters (%zu bytes)",
                           (long long)m->n_params, bytes + b->mat);

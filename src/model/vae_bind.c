@@ -118,7 +118,7 @@ ef_status ef_vae_ws_reserve(ef_vae *v, size_t floats, ef_err *err) {
         return ef_err_set(err, EF_ERR_NOMEM, "vae: workspace of %zu floats overflows", floats);
     free(v->ws);
     v->ws_floats = 0;
-    v->ws = malloc(bytes);
+    v->ws = ef_mem_alloc_big(bytes ? bytes : 64);
     if (!v->ws) return ef_err_set(err, EF_ERR_NOMEM, "vae: out of memory for a %zu-byte activation workspace", bytes);
     v->ws_floats = floats;
     return EF_OK;
