@@ -78,29 +78,31 @@ static void input_tf(float d[6][6][WL], float v[WXI][WL]) {
         }
 }
 
-/* U = G g G^T for WL filters: g[ky][kx][l], u[xi][l]. The sixths, twelfths and
+/* U = G g G^T for WL filters: g[3 * ky + kx][l], u[xi][l]. The sixths, twelfths and
 ** twenty-fourths are multiplications by rounded constants (a divide costs ~10x). */
-static void weight_tf(float g[3][3][WL], float u[WXI][WL]) {
+static void weight_tf(float g[9][WL], float u[WXI][WL]) {
     const float q = 0.25f, s6 = 1.0f / 6.0f, s12 = 1.0f / 12.0f, s24 = 1.0f / 24.0f;
     float t[6][3][WL];
     for (int c = 0; c < 3; c++)   /* t = G g */
         for (int l = 0; l < WL; l++) {
-            const float g0 = g[0][c][l], g1 = g[1][c][l], g2 = g[2][c][l];
+            const float g0 = g[c][l], g1 = g[3 + c][l], g2 = g[6 + c][l], e = g0 + g2;
+            const float f = s24 * g0 + s6 * g2, h = s12 * g1;
             t[0][c][l] = q * g0;
-            t[1][c][l] = -s6 * (g0 + g1 + g2);
-            t[2][c][l] = -s6 * (g0 - g1 + g2);
-            t[3][c][l] = s24 * g0 + s12 * g1 + s6 * g2;
-            t[4][c][l] = s24 * g0 - s12 * g1 + s6 * g2;
+            t[1][c][l] = -s6 * (e + g1);
+            t[2][c][l] = -s6 * (e - g1);
+            t[3][c][l] = f + h;
+            t[4][c][l] = f - h;
             t[5][c][l] = g2;
         }
     for (int r = 0; r < 6; r++)   /* u = t G^T */
         for (int l = 0; l < WL; l++) {
-            const float t0 = t[r][0][l], t1 = t[r][1][l], t2 = t[r][2][l];
+            const float t0 = t[r][0][l], t1 = t[r][1][l], t2 = t[r][2][l], e = t0 + t2;
+            const float f = s24 * t0 + s6 * t2, h = s12 * t1;
             u[6 * r + 0][l] = q * t0;
-            u[6 * r + 1][l] = -s6 * (t0 + t1 + t2);
-            u[6 * r + 2][l] = -s6 * (t0 - t1 + t2);
-            u[6 * r + 3][l] = s24 * t0 + s12 * t1 + s6 * t2;
-            u[6 * r + 4][l] = s24 * t0 - s12 * t1 + s6 * t2;
+            u[6 * r + 1][l] = -s6 * (e + t1);
+            u[6 * r + 2][l] = -s6 * (e - t1);
+            u[6 * r + 3][l] = f + h;
+            u[6 * r + 4][l] = f - h;
             u[6 * r + 5][l] = t2;
         }
 }
@@ -189,14 +191,15 @@ static void weight_pass(const wino *w, int64_t cb0, int64_t cbn, int64_t cbr, in
         }
         for (int64_t kk0 = 0; kk0 < kc; kk0 += WL) {
             const int64_t nl = kc - kk0 < WL ? kc - kk0 : WL;
-            _Alignas(32) float f[3][3][WL];
+            _Alignas(32) float f[9][WL];
             _Alignas(32) float u[WXI][WL];
             if (row < cbn && nl == WL) {
-                for (int l = 0; l < WL; l++)
-                    for (int k = 0; k < 9; k++) f[k / 3][k % 3][l] = g[(kk0 + l) * 9 + k];
+                const float *gk = g + kk0 * 9;
+                for (int k = 0; k < 9; k++)
+                    for (int l = 0; l < WL; l++) f[k][l] = gk[l * 9 + k];
             } else {
-                for (int l = 0; l < WL; l++)
-                    for (int k = 0; k < 9; k++) f[k / 3][k % 3][l] = row < cbn && l < nl ? g[(kk0 + l) * 9 + k] : 0.0f;
+                for (int k = 0; k < 9; k++)
+                    for (int l = 0; l < WL; l++) f[k][l] = row < cbn && l < nl ? g[(kk0 + l) * 9 + k] : 0.0f;
             }
             weight_tf(f, u);
             float *dst = w->U + row * kc + kk0;   /* U[xi] is (cbr, kc) */
