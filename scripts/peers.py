@@ -386,8 +386,9 @@ def run_child(args):
 # ---- edgefusion -------------------------------------------------------------------
 
 def run_edgefusion(args, folder, wtype):
-    exe = os.path.join(ROOT, args.build, "bench", "bench_pipeline")
-    r = subprocess.run(["make", f"BUILD={args.build}", "-j2", exe], cwd=ROOT, capture_output=True, text=True)
+    target = os.path.join(args.build, "bench", "bench_pipeline")   # relative: make's rule is BUILD/bench/...
+    exe = os.path.join(ROOT, target)
+    r = subprocess.run(["make", f"BUILD={args.build}", "-j2", target], cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("make bench_pipeline failed: " + r.stderr.strip()[-500:])
     cmd = [exe, folder, "--taesd", os.path.join(folder, "taesd"), "--size", str(args.size), "--steps",
