@@ -96,6 +96,12 @@ typedef struct ef_ctx_params {
                                    ** keeps that type, any other loads as f32. */
     const char    *kernels;        /* NULL = the fastest kernels this CPU runs; or a variant by
                                    ** name ("ref", "avx2", "neon") for tests and benchmarks */
+    int32_t        release_text_encoder; /* 1 = give the text encoder's weights back to the OS
+                                   ** after each prompt encoding and read them again at the
+                                   ** next one: the denoising and decoding peaks then leave
+                                   ** it out (~470 MiB in f32, ~120 MiB in q8) at the price of
+                                   ** a reload per generation. 0 = keep it (default); the
+                                   ** CLI sets 1 when it makes a single image. */
 } ef_ctx_params;
 
 EF_API ef_ctx_params ef_ctx_default_params(void);

@@ -83,6 +83,13 @@ static ef_status load_text(ef_ctx *ctx) {
     return EF_OK;
 }
 
+ef_status ef_ctx_text_encoder_ready(ef_ctx *ctx) {
+    if (!ef_clip_text_is_released(ctx->text_encoder)) return EF_OK;
+    char dir[4096];
+    EF_TRY(component_dir(ctx, "text_encoder", dir, sizeof dir));
+    return ef_clip_text_reload(ctx->text_encoder, dir, ctx->variant, ctx->params.use_mmap, &ctx->err);
+}
+
 static ef_status load_unet(ef_ctx *ctx) {
     static const char *const UNETS[] = {"UNet2DConditionModel", NULL};
     char dir[4096];
@@ -304,5 +311,6 @@ ef_status ef_encode_prompt(ef_ctx *ctx, const char *text, int32_t clip_skip, flo
         return ef_err_set(&ctx->err, EF_ERR_INVALID_ARG, "ef_encode_prompt: out holds %zu floats, %zu needed", out_len, need);
     int32_t n = 0, max_len = ef_bpe_max_length(ctx->tokenizer);
     EF_TRY(ef_bpe_encode(ctx->tokenizer, text, ctx->buf.ids, max_len, &n, &ctx->err));
+    EF_TRY(ef_ctx_text_encoder_ready(ctx));
     return ef_clip_text_forward(ctx->text_encoder, ctx->pool, ctx->kernels, ctx->buf.ids, n, clip_skip, out, &ctx->err);
 }

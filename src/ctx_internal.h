@@ -63,6 +63,10 @@ struct ef_ctx {
     ef_gen_timings    timings;       /* load_s from ef_ctx_create; the rest from the last ef_generate */
 };
 
+/* Makes the text encoder usable: reads its weights again when they were released
+** (params.release_text_encoder). Errors name the folder. */
+ef_status ef_ctx_text_encoder_ready(ef_ctx *ctx);
+
 /* Frees the generation buffers (ctx stays usable). */
 void ef_gen_buffers_free(ef_gen_buffers *b);
 

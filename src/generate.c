@@ -234,6 +234,7 @@ static ef_status ensure_buffers(ef_ctx *ctx, int h, int w) {
 static ef_status encode_text(ef_ctx *ctx, const char *text, int clip_skip, float *out) {
     int32_t n = 0, T = ctx->buf.T;
     EF_TRY(ef_bpe_encode(ctx->tokenizer, text, ctx->buf.ids, T, &n, &ctx->err));
+    EF_TRY(ef_ctx_text_encoder_ready(ctx));
     return ef_clip_text_forward(ctx->text_encoder, ctx->pool, ctx->kernels, ctx->buf.ids, n, clip_skip, out,
                                 &ctx->err);
 }
@@ -347,6 +348,7 @@ static ef_status run(ef_ctx *ctx, const ef_gen_params *p, const ef_gen_settings 
     double t0 = ef_time_now();
     EF_TRY(encode_text(ctx, p->prompt, st->clip_skip, b->text_cond));
     if (st->cfg) EF_TRY(encode_text(ctx, p->negative_prompt ? p->negative_prompt : "", st->clip_skip, b->text_uncond));
+    if (ctx->params.release_text_encoder) ef_clip_text_release(ctx->text_encoder);   /* out of the UNet's peak */
     ctx->timings.text_s = ef_time_now() - t0;
     const ef_unet_config *uc = ef_unet_get_config(ctx->unet);
     if (uc->time_cond_proj_dim > 0)

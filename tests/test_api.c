@@ -379,6 +379,37 @@ static void test_weight_types(ef_test *t) {
     free(got);
 }
 
+/* release_text_encoder: the weights leave memory after each encoding and come back for
+** the next; every image and embedding matches a context that kept them. */
+static void test_release_text_encoder(ef_test *t) {
+    char dir[512], why[512];
+    ef_ctx *keep = load_fixture(t, 1), *lean = NULL;
+    ef_ctx_params cp = ef_ctx_default_params();
+    cp.n_threads = 1;
+    cp.release_text_encoder = 1;
+    EF_CHECK_MSG(t, ef_ctx_create(ef_fixture_path(dir, sizeof dir, "tiny-pipe"), &cp, &lean, why, sizeof why) == EF_OK,
+                 "%s", why);
+    if (!keep || !lean) { ef_ctx_free(keep); ef_ctx_free(lean); return; }
+    ef_gen_params p = ef_gen_default_params();
+    p.n_steps = 2;
+    size_t n = ef_rgb_size(64, 64), ne = ef_text_embedding_size(keep);
+    uint8_t *a = malloc(n), *b = malloc(n);
+    float *ea = malloc(ne * sizeof *ea), *eb = malloc(ne * sizeof *eb);
+    const char *prompts[2] = {"a cat", "a red fox in the snow"};
+    for (int i = 0; i < 2; i++) {   /* the second generation reloads what the first released */
+        p.prompt = prompts[i];
+        EF_CHECK(t, ef_generate(keep, &p, a, n) == EF_OK);
+        EF_CHECK_MSG(t, ef_generate(lean, &p, b, n) == EF_OK, "%s", ef_ctx_errmsg(lean));
+        EF_CHECK_MSG(t, memcmp(a, b, n) == 0, "generation %d differs after a release", i);
+    }
+    EF_CHECK(t, ef_encode_prompt(keep, "a dog", 0, ea, ne) == EF_OK);
+    EF_CHECK(t, ef_encode_prompt(lean, "a dog", 0, eb, ne) == EF_OK);   /* released by the last generate */
+    EF_CHECK(t, memcmp(ea, eb, ne * sizeof *ea) == 0);
+    free(a); free(b); free(ea); free(eb);
+    ef_ctx_free(keep);
+    ef_ctx_free(lean);
+}
+
 /* vae_tiling auto: tiles only when an untiled decode needs > EF_VAE_AUTO_TILE_MIB. */
 static void test_vae_tiling_auto(ef_test *t) {
     ef_ctx *ctx = load_fixture(t, 1);
@@ -429,5 +460,6 @@ const ef_test_case ef_suite_api[] = {
     {"text_only_folder", test_text_only_folder},
     {"weight_types", test_weight_types},
     {"vae_tiling_auto", test_vae_tiling_auto},
+    {"release_text_encoder", test_release_text_encoder},
     {0, 0},
 };

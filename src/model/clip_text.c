@@ -57,6 +57,7 @@ struct ef_clip_text {
     float      *qkv;              /* (P, 3D) */
     float      *attn;             /* (P, D) attention output, heads side by side */
     float      *mlp;              /* (P, I) */
+    int         released;         /* weights and mats given back (ef_clip_text_release) */
 };
 
 /* ---- config -------------------------------------------------------------------- */
@@ -345,6 +346,7 @@ static void block(ef_clip_text *m, const clip_layer *l, ef_pool *pool, const ef_
 ef_status ef_clip_text_forward(ef_clip_text *m, ef_pool *pool, const ef_kernels *k, const int32_t *ids,
                                int n_tokens, int clip_skip, float *out, ef_err *err) {
     if (!m || !ids || !out) return ef_err_set(err, EF_ERR_INVALID_ARG, "text_encoder forward: NULL argument");
+    if (m->released) return ef_err_set(err, EF_ERR_INVALID_ARG, "text_encoder: weights released; reload them first");
     const ef_clip_text_config *c = &m->cfg;
     if (n_tokens < 1 || n_tokens > c->max_positions)
         return ef_err_set(err, EF_ERR_INVALID_ARG, "text_encoder: %d tokens; the model takes 1 to %lld", n_tokens,
@@ -381,6 +383,29 @@ int     ef_clip_text_n_layers(const ef_clip_text *m) { return (int)m->cfg.n_laye
 int     ef_clip_text_max_positions(const ef_clip_text *m) { return (int)m->cfg.max_positions; }
 int64_t ef_clip_text_n_params(const ef_clip_text *m) { return m->n_params; }
 ef_wtype ef_clip_text_wtype(const ef_clip_text *m) { return m->wt; }
+
+/* ---- release / reload ------------------------------------------------------------ */
+
+void ef_clip_text_release(ef_clip_text *m) {
+    if (!m || m->released) return;
+    ef_mem_release(m->mats, m->mats_bytes);
+    ef_mem_release(m->weights, (size_t)m->n_vec * sizeof(float));
+    m->released = 1;
+}
+
+int ef_clip_text_is_released(const ef_clip_text *m) { return m && m->released; }
+
+ef_status ef_clip_text_reload(ef_clip_text *m, const char *component_dir, const char *variant, int use_mmap,
+                              ef_err *err) {
+    if (!m || !component_dir) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_clip_text_reload: NULL argument");
+    if (!m->released) return EF_OK;
+    ef_weights *w = NULL;
+    EF_TRY(ef_weights_open(component_dir, variant, use_mmap, &w, err));
+    ef_status rc = bind_all(m, w, NULL, NULL, err);   /* the same buffers, type and layout as the first load */
+    ef_weights_free(w);
+    if (rc == EF_OK) m->released = 0;
+    return rc;
+}
 
 void ef_clip_text_free(ef_clip_text *m) {
     if (!m) return;

@@ -217,6 +217,7 @@ int main(int argc, char **argv) {
     cp.weight_type = a.weight_type;
     cp.kernels = a.kernels;
     cp.taesd_path = a.taesd;
+    cp.release_text_encoder = a.batch == 1;   /* one prompt encoding: nothing to keep it for */
     cp.log_fn = log_stderr;
     cp.log_user = &a.verbose;
     ef_ctx *ctx = NULL;
