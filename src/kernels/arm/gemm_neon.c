@@ -109,7 +109,7 @@ static void wrow_neon(const void *w, ef_wtype t, int64_t rows, int64_t cols, int
     if (i < n) ef_wmat_row_f32(w, t, rows, cols, r, k0 + i, n - i, dst + i);
 }
 
-static const ef_gemm_isa NEON = {ukernel_6x16, wrow_neon};
+static const ef_gemm_isa NEON = {ukernel_6x16, wrow_neon, NULL};
 
 void ef_k_linear_f32__neon(const ef_linear_args *a, int ith, int nth) { ef_gemm_linear(a, ith, nth, &NEON); }
 

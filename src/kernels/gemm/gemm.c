@@ -120,6 +120,10 @@ static void run(const gemm_job *g, int ith, int nth) {
 
 static void pack_linear(const gemm_job *g, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst) {
     const ef_linear_args *a = g->op;
+    if (nw == EF_GEMM_NR && g->isa->pack_wt) {
+        g->isa->pack_wt(a->w, a->wt, a->N, a->K, n0, k0, kc, dst);
+        return;
+    }
     float row[EF_GEMM_KC];
     for (int64_t j = 0; j < nw; j++) {   /* row n0 + j of W (N, K) */
         const float *w = (const float *)a->w + (n0 + j) * a->K + k0;

@@ -40,9 +40,16 @@ typedef void (*ef_gemm_ukernel_fn)(int64_t kc, const float *a, int64_t lda, cons
 typedef void (*ef_gemm_wrow_fn)(const void *w, ef_wtype t, int64_t rows, int64_t cols, int64_t r, int64_t k0,
                                 int64_t n, float *dst);
 
+/* A full panel of W^T: dst[k * NR + j] = W[n0 + j][k0 + k] as f32, k < kc, j < NR, for
+** W (N, K) stored as t (rows n0 .. n0 + NR exist). An ISA's transposing version of
+** the portable loop in pack_linear; NULL = that loop. */
+typedef void (*ef_gemm_pack_wt_fn)(const void *w, ef_wtype t, int64_t N, int64_t K, int64_t n0, int64_t k0, int64_t kc,
+                                   float *dst);
+
 typedef struct ef_gemm_isa {
     ef_gemm_ukernel_fn uk;
     ef_gemm_wrow_fn    wrow;
+    ef_gemm_pack_wt_fn pack_wt;   /* or NULL */
 } ef_gemm_isa;
 
 /* Thread ith's share of a linear / conv2d op on an ISA's micro-kernel. Narrow conv
