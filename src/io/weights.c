@@ -431,6 +431,15 @@ ef_status ef_weights_load_raw(ef_weights *w, const char *name, int ndim, const i
     return EF_OK;
 }
 
+const void *ef_weights_view(ef_weights *w, const char *name, int ndim, const int64_t *shape, ef_dtype dtype) {
+    ef_err quiet;
+    w_entry *e = NULL;
+    if (lookup(w, name, ndim, shape, &e, &quiet) != EF_OK || e->t->dtype != dtype) return NULL;
+    if (e->t->nbytes == 0 || (uintptr_t)e->t->data % ef_dtype_size(dtype) != 0) return NULL;
+    e->state = W_LOADED;
+    return e->t->data;
+}
+
 /* The scales of I8 matrix e into scale (rows floats), checked; marks both loaded.
 ** q (rows*cols bytes) receives the int8 values when not NULL. */
 static ef_status load_q8_parts(ef_weights *w, w_entry *e, int8_t *q, float *scale, ef_err *err) {

@@ -76,6 +76,7 @@ struct ef_unet {
     char        *mats;                /* the matrices, each stored as wt, 64-byte aligned: mats_bytes */
     size_t       mats_bytes;
     ef_wtype     wt;
+    ef_weights  *file;                /* kept open when matrices are used in place (zero-copy), or NULL */
     int64_t      n_params;            /* all parameters */
     const void  *conv_in_w; const float *conv_in_b; /* (C_0, Cin, 3, 3), (C_0) */
     const void  *t_lin1_w; const float *t_lin1_b; /* (Dt, C_0), (Dt) */
@@ -105,8 +106,9 @@ typedef struct unet_run {
     int64_t           T;
 } unet_run;
 
-/* ef_unet_load with an explicit re-map budget in bytes (ef_unet_load uses 32 MiB);
-** tests pass a tiny one to exercise the re-mapping path on small files. */
+/* ef_unet_load without zero-copy: every matrix converted into the arena, the file
+** re-mapped after each remap_bytes converted (tests pass a tiny budget to exercise the
+** re-mapping path on small files). */
 ef_status ef_unet_load_remap(const char *component_dir, const char *variant, int use_mmap, size_t remap_bytes,
                              ef_wtype wt, ef_unet **out, ef_err *err);
 

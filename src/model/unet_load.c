@@ -115,6 +115,8 @@ typedef struct binder {
     const char  *dir, *variant;
     int          use_mmap;
     size_t       remap_bytes; /* re-map after this many converted file bytes */
+    int          zero_copy;   /* matrices stored as wt in the file are used in place (no re-mapping) */
+    int          viewed;      /* some matrix points into w: the model keeps w open */
     size_t       touched;     /* file bytes converted since w was opened */
     int          reopened;    /* w was re-mapped at least once during LOAD */
     float       *base;        /* the f32 vector arena (LOAD) */
@@ -174,6 +176,11 @@ static ef_status bind_vec(binder *b, const char *prefix, const char *suffix, int
     return EF_OK;
 }
 
+/* The file dtype a matrix stored as wt can be used in place from (EF_DTYPE_COUNT: none). */
+static ef_dtype wt_dtype(ef_wtype wt) {
+    return wt == EF_W_F32 ? EF_DTYPE_F32 : wt == EF_W_F16 ? EF_DTYPE_F16 : wt == EF_W_BF16 ? EF_DTYPE_BF16 : EF_DTYPE_COUNT;
+}
+
 /* Binds the tensors "<prefix>.<suffix[i]>", i < n_parts, each of shape (rows, d1[, d2,
 ** d3]) (ndim 2 or 4), as ONE matrix (n_parts*rows, d1*d2*d3) stored as b->wt at the
 ** matrix cursor: the fused q/k/v projections are one blob, so one product computes
@@ -194,6 +201,15 @@ static ef_status bind_mats(binder *b, const char *prefix, const char *const *suf
     } else if (b->mode == BIND_VISIT) {
         for (int i = 0; i < n_parts; i++) b->visit(b->visit_user, names[i]);
     } else if (b->mode == BIND_LOAD) {
+        const void *view = n_parts == 1 && b->zero_copy ? ef_weights_view(b->w, names[0], ndim, shape, wt_dtype(b->wt))
+                                                        : NULL;
+        if (view) {   /* in place: its slot in the arena is never touched, so never resident */
+            *dst = view;
+            b->viewed = 1;
+            b->mat += (bytes + 63) & ~(size_t)63;
+            b->n_params += R * C;
+            return EF_OK;
+        }
         size_t file = 0;
         for (int i = 0; i < n_parts; i++) file += file_bytes(b->w, names[i]);
         EF_TRY(remap_before(b, file, err));
@@ -403,13 +419,23 @@ ef_status ef_unet_load(const char *component_dir, const char *variant, int use_m
     return ef_unet_load_typed(component_dir, variant, use_mmap, EF_W_F32, out, err);
 }
 
+static ef_status load_model(const char *component_dir, const char *variant, int use_mmap, size_t remap_bytes,
+                            int zero_copy, ef_wtype wt, ef_unet **out, ef_err *err);
+
+/* Matrices the file already stores as wt are used in place (zero-copy); the rest are
+** converted, their file pages dropped as they go. */
 ef_status ef_unet_load_typed(const char *component_dir, const char *variant, int use_mmap, ef_wtype wt, ef_unet **out,
                              ef_err *err) {
-    return ef_unet_load_remap(component_dir, variant, use_mmap, REMAP_BYTES, wt, out, err);
+    return load_model(component_dir, variant, use_mmap, SIZE_MAX, 1, wt, out, err);
 }
 
 ef_status ef_unet_load_remap(const char *component_dir, const char *variant, int use_mmap, size_t remap_bytes,
                              ef_wtype wt, ef_unet **out, ef_err *err) {
+    return load_model(component_dir, variant, use_mmap, remap_bytes, 0, wt, out, err);
+}
+
+static ef_status load_model(const char *component_dir, const char *variant, int use_mmap, size_t remap_bytes,
+                            int zero_copy, ef_wtype wt, ef_unet **out, ef_err *err) {
     if (!out) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_unet_load: out is NULL");
     *out = NULL;
     if (!component_dir) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_unet_load: component_dir is NULL");
@@ -418,9 +444,13 @@ ef_status ef_unet_load_remap(const char *component_dir, const char *variant, int
     ef_unet *m = calloc(1, sizeof *m);
     if (!m) return ef_err_set(err, EF_ERR_NOMEM, "unet: out of memory");
     binder b = {.mode = BIND_COUNT, .dir = component_dir, .variant = variant, .use_mmap = use_mmap,
-                .remap_bytes = remap_bytes, .wt = wt};
+                .remap_bytes = remap_bytes, .zero_copy = zero_copy, .wt = wt};
     ef_status rc = read_config(m, component_dir, err);
     if (rc == EF_OK) rc = load_into(m, &b, err);
+    if (rc == EF_OK && b.viewed) {   /* the model's matrices point into it */
+        m->file = b.w;
+        b.w = NULL;
+    }
     ef_weights_free(b.w);
     if (rc != EF_OK) {
         ef_unet_free(m);
@@ -450,6 +480,7 @@ void ef_unet_free(ef_unet *m) {
     block_free(&m->mid);
     free(m->weights);
     free(m->mats);
+    ef_weights_free(m->file);
     ef_arena_free(&m->arena);
     free(m);
 }
