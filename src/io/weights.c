@@ -440,6 +440,11 @@ const void *ef_weights_view(ef_weights *w, const char *name, int ndim, const int
     return e->t->data;
 }
 
+void ef_weights_release_pages(ef_weights *w) {
+    if (!w) return;
+    for (size_t i = 0; i < w->n; i++) ef_st_release(w->shards[w->entries[i].shard].f, w->entries[i].t);
+}
+
 /* The scales of I8 matrix e into scale (rows floats), checked; marks both loaded.
 ** q (rows*cols bytes) receives the int8 values when not NULL. */
 static ef_status load_q8_parts(ef_weights *w, w_entry *e, int8_t *q, float *scale, ef_err *err) {

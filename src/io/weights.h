@@ -68,6 +68,10 @@ ef_status ef_weights_load_q8(ef_weights *w, const char *name, int ndim, const in
 ** and no fresh memory to fault in (1.3 GB of UNet in f32). */
 const void *ef_weights_view(ef_weights *w, const char *name, int ndim, const int64_t *shape, ef_dtype dtype);
 
+/* Drops the resident pages of every tensor of a mapped w (ef_st_release): views stay
+** valid and read the file again when next used. NULL or a read w: a no-op. */
+void ef_weights_release_pages(ef_weights *w);
+
 /* Copies tensor name (ndim dims equal to shape) as it is stored into dst (its nbytes),
 ** when its dtype is dtype, and marks it used: an F16 or BF16 matrix into a blob of the
 ** same type without a float round trip. EF_ERR_FORMAT for another dtype (or as

@@ -58,6 +58,8 @@ struct ef_clip_text {
     float      *attn;             /* (P, D) attention output, heads side by side */
     float      *mlp;              /* (P, I) */
     int         released;         /* weights and mats given back (ef_clip_text_release) */
+    int         viewed;           /* some matrices point into file (zero-copy) */
+    ef_weights *file;             /* kept open while viewed, else NULL */
 };
 
 /* ---- config -------------------------------------------------------------------- */
@@ -129,6 +131,7 @@ typedef struct binder {
     ef_wtype    wt;
     ef_wmat_visit_fn visit;
     void       *visit_user;
+    int         viewed;   /* a matrix points into w (zero-copy): the model keeps w */
 } binder;
 
 static void full_name(const binder *b, const char *name, int li, char *full, size_t n) {
@@ -164,9 +167,18 @@ static ef_status bind_mats(binder *b, const char *const *names, int n, int li, i
         if (b->visit) b->visit(b->visit_user, full[i]);
     }
     if (b->visit) return EF_OK;
+    const size_t used = ef_wmat_bytes(b->wt, n * rows, cols), held = mat_bytes(b->wt, n * rows, cols);
+    const ef_dtype in_place = b->wt == EF_W_F32 ? EF_DTYPE_F32 : b->wt == EF_W_F16 ? EF_DTYPE_F16
+                            : b->wt == EF_W_BF16 ? EF_DTYPE_BF16 : EF_DTYPE_COUNT;
+    const void *view = n == 1 ? ef_weights_view(b->w, fulls[0], 2, shape, in_place) : NULL;
+    if (view) {   /* zero-copy: used where the file's bytes lie; its arena slot stays untouched */
+        *dst = view;
+        b->viewed = 1;
+        b->mnext += held;
+        return EF_OK;
+    }
     void *blob = b->mnext;
     EF_TRY(ef_wmat_load(b->w, fulls, n, 2, shape, b->wt, blob, err));
-    const size_t used = ef_wmat_bytes(b->wt, n * rows, cols), held = mat_bytes(b->wt, n * rows, cols);
     memset((char *)blob + used, 0, held - used);   /* the arena's bytes are defined */
     *dst = blob;
     b->mnext += held;
@@ -219,6 +231,7 @@ static ef_status bind_all(ef_clip_text *m, ef_weights *w, ef_wmat_visit_fn visit
     EF_TRY(bind(&b, "final_layer_norm.bias", -1, 1, D, 0, &m->lnf_b, err));
     if (visit) return EF_OK;
     EF_ASSERT(b.next == m->weights + m->n_vec && b.mnext == m->mats + m->mats_bytes);
+    m->viewed = b.viewed;
     char ignored[64];
     snprintf(ignored, sizeof ignored, "%sembeddings.position_ids", b.prefix);
     ef_weights_ignore(w, ignored);
@@ -303,6 +316,10 @@ ef_status ef_clip_text_load_typed(const char *component_dir, const char *variant
     ef_status rc = read_config(m, component_dir, err);
     if (rc == EF_OK) rc = ef_weights_open(component_dir, variant, use_mmap, &w, err);
     if (rc == EF_OK) rc = load_into(m, w, wt, err);
+    if (rc == EF_OK && m->viewed) {   /* the matrices point into it */
+        m->file = w;
+        w = NULL;
+    }
     ef_weights_free(w);
     if (rc != EF_OK) {
         ef_clip_text_free(m);
@@ -390,6 +407,7 @@ void ef_clip_text_release(ef_clip_text *m) {
     if (!m || m->released) return;
     ef_mem_release(m->mats, m->mats_bytes);
     ef_mem_release(m->weights, (size_t)m->n_vec * sizeof(float));
+    ef_weights_release_pages(m->file);   /* zero-copy matrices: their file pages read back on use */
     m->released = 1;
 }
 
@@ -399,16 +417,17 @@ ef_status ef_clip_text_reload(ef_clip_text *m, const char *component_dir, const 
                               ef_err *err) {
     if (!m || !component_dir) return ef_err_set(err, EF_ERR_INVALID_ARG, "ef_clip_text_reload: NULL argument");
     if (!m->released) return EF_OK;
-    ef_weights *w = NULL;
-    EF_TRY(ef_weights_open(component_dir, variant, use_mmap, &w, err));
+    ef_weights *w = m->file;   /* zero-copy: the same file, the same views */
+    if (!w) EF_TRY(ef_weights_open(component_dir, variant, use_mmap, &w, err));
     ef_status rc = bind_all(m, w, NULL, NULL, err);   /* the same buffers, type and layout as the first load */
-    ef_weights_free(w);
+    if (w != m->file) ef_weights_free(w);
     if (rc == EF_OK) m->released = 0;
     return rc;
 }
 
 void ef_clip_text_free(ef_clip_text *m) {
     if (!m) return;
+    ef_weights_free(m->file);
     free(m->weights);
     free(m->mats);
     free(m->layers);
