@@ -12,6 +12,9 @@
 ** micro-kernel multiplies MR rows of A, read in place, with each panel, accumulating
 ** in C. Packing costs O(K*N) per op against O(M*N*K) FMAs.
 **
+** 3x3, stride-1, pad-1 convolutions go to Winograd F(4x4, 3x3) instead
+** (winograd_impl.h: 36 products of this micro-kernel on transformed tiles).
+**
 ** Summation order of every output element: K in blocks of EF_GEMM_KC, each block
 ** summed by the micro-kernel in k order, blocks added in order; then + bias, act,
 ** + residual. It depends on (M, N, K) only, never on the thread split, so results

@@ -14,7 +14,7 @@
 ** straight into packed panels (16 tiles wide) as its B.
 **
 ** Thread ith owns a block of output channels x tiles (tiles are split when there are
-** plenty, else channels). Loop nest, with scratch bounded per thread (<= ~10 MiB):
+** plenty, else channels). Loop nest, with scratch bounded per thread (<= ~15 MiB):
 **   for each super-block of TS tiles
 **     for each depth block of KC input channels
 **       V = input transform of those channels and tiles          (36 x KC x TS)

@@ -66,29 +66,7 @@ static void pack_k(const float *k, int64_t ldk, int64_t nk, int64_t Dh, float *k
             continue;
         }
         const float *r = k + j * ldk;
-        for (int64_t d = 0; d < d8; d += 8) {
-            __m256 a0 = _mm256_loadu_ps(r + d), a1 = _mm256_loadu_ps(r + ldk + d);
-            __m256 a2 = _mm256_loadu_ps(r + 2 * ldk + d), a3 = _mm256_loadu_ps(r + 3 * ldk + d);
-            __m256 a4 = _mm256_loadu_ps(r + 4 * ldk + d), a5 = _mm256_loadu_ps(r + 5 * ldk + d);
-            __m256 a6 = _mm256_loadu_ps(r + 6 * ldk + d), a7 = _mm256_loadu_ps(r + 7 * ldk + d);
-            __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpackhi_ps(a0, a1);
-            __m256 t2 = _mm256_unpacklo_ps(a2, a3), t3 = _mm256_unpackhi_ps(a2, a3);
-            __m256 t4 = _mm256_unpacklo_ps(a4, a5), t5 = _mm256_unpackhi_ps(a4, a5);
-            __m256 t6 = _mm256_unpacklo_ps(a6, a7), t7 = _mm256_unpackhi_ps(a6, a7);
-            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-            float *o = dst + d * NR;
-            _mm256_store_ps(o, _mm256_permute2f128_ps(u0, u4, 0x20));
-            _mm256_store_ps(o + NR, _mm256_permute2f128_ps(u1, u5, 0x20));
-            _mm256_store_ps(o + 2 * NR, _mm256_permute2f128_ps(u2, u6, 0x20));
-            _mm256_store_ps(o + 3 * NR, _mm256_permute2f128_ps(u3, u7, 0x20));
-            _mm256_store_ps(o + 4 * NR, _mm256_permute2f128_ps(u0, u4, 0x31));
-            _mm256_store_ps(o + 5 * NR, _mm256_permute2f128_ps(u1, u5, 0x31));
-            _mm256_store_ps(o + 6 * NR, _mm256_permute2f128_ps(u2, u6, 0x31));
-            _mm256_store_ps(o + 7 * NR, _mm256_permute2f128_ps(u3, u7, 0x31));
-        }
+        for (int64_t d = 0; d < d8; d += 8) ef_v8_transpose_8x8(r + d, ldk, dst + d * NR, NR);
         for (int64_t d = d8; d < Dh; d++)
             for (int64_t x = 0; x < 8; x++) dst[d * NR + x] = r[x * ldk + d];
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels/gemm/gemm.h"
+#include "kernels/x86/vmath_avx2.h"
 #include "kernels/gemm/winograd_impl.h"   /* compiled here, for this ISA */
 
 static void ukernel_6x16(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc, int accumulate) {
@@ -72,28 +73,6 @@ static void wrow_avx2(const void *w, ef_wtype t, int64_t rows, int64_t cols, int
     if (i < n) ef_wmat_row_f32(w, t, rows, cols, r, k0 + i, n - i, dst + i);
 }
 
-/* The 8 x 8 block at src (row stride lds) transposed into dst (row stride ldd). */
-static inline void transpose_8x8(const float *src, int64_t lds, float *dst, int64_t ldd) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds);
-    __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
-    __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3);
-    __m256 t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-
 /* ef_gemm_pack_wt_fn: 8 x 8 register transposes (narrow types widened row by row
 ** first); was a scalar strided copy, 5% of a UNet step (the FF weights are packed
 ** again for every row chunk). */
@@ -108,7 +87,7 @@ static void pack_wt_avx2(const void *w, ef_wtype t, int64_t N, int64_t K, int64_
     }
     int64_t k = 0;
     for (; k + 8 <= kc; k += 8)
-        for (int h = 0; h < EF_GEMM_NR; h += 8) transpose_8x8(src + h * lds + k, lds, dst + k * EF_GEMM_NR + h, EF_GEMM_NR);
+        for (int h = 0; h < EF_GEMM_NR; h += 8) ef_v8_transpose_8x8(src + h * lds + k, lds, dst + k * EF_GEMM_NR + h, EF_GEMM_NR);
     for (; k < kc; k++)
         for (int j = 0; j < EF_GEMM_NR; j++) dst[k * EF_GEMM_NR + j] = src[j * lds + k];
 }
