@@ -7,7 +7,8 @@
 **                       [-s 42] [-p PROMPT] [--runs 1] [-o out.png] [--type f32|f16|bf16|q8]
 **                       [--kernels NAME] [-v]
 ** --type and --kernels are ef_ctx_params' weight_type and kernels; -v prints the log.
-** Each size runs --runs times on the one context, in order. "End to end" is load plus
+** Each size runs --runs times on the one context, in order; a single generation
+** releases the text encoder after encoding, as the CLI does for one image. "End to end" is load plus
 ** the first generation at that size (what a user waits for); later runs show the
 ** warm cost. The last line, "json: {...}", is for scripts/peers.py.
 ** Made for scripts/make_bench_models.py's pipeline (BK-SDM-Tiny + CLIP + TAESD, LCM):
@@ -112,6 +113,7 @@ int main(int argc, char **argv) {
     cp.taesd_path = taesd;
     cp.weight_type = wtype;
     cp.kernels = kernels;
+    cp.release_text_encoder = n_sizes * runs == 1;   /* as the CLI: one image keeps nothing for later */
     cp.log_fn = on_log;
     cp.log_user = &ls;
     ef_ctx *ctx = NULL;
