@@ -143,34 +143,69 @@ typedef struct wino {
     float *wrow;        /* one widened filter row slice: WKC * 9 */
 } wino;
 
-/* V[xi][p][kk][l] for channels [k0, k0 + kc) and tiles [t0, t0 + nt) (panel p = tile / WL). */
+/* Lanes [l, l + run) of a panel whose tiles lie in one tile row: the length of the run
+** starting at lane l (tiles t0 + l ..., at most nl lanes). */
+static int row_run(const wino *w, int64_t t0, int l, int nl) {
+    const int64_t left = w->tw - (t0 + l) % w->tw;   /* tiles to the end of the tile row */
+    return nl - l < left ? nl - l : (int)left;
+}
+
+/* V[xi][p][kk][l] for channels [k0, k0 + kc) and tiles [t0, t0 + nt) (panel p = tile / WL).
+** Per channel and run of tiles in one tile row, the 6 input rows the run's windows cover
+** are copied once with their zero padding; the windows are read from that copy with
+** grouped (stride-4) loads the compiler vectorises. Lanes past nt are zero. */
 static void input_pass(const wino *w, int64_t t0, int64_t nt, int64_t k0, int64_t kc) {
     const ef_conv2d_args *a = w->a;
     const int64_t H = a->H, W = a->W, np = (nt + WL - 1) / WL;
     for (int64_t p = 0; p < np; p++) {
-        int64_t iy0[WL], ix0[WL];
-        int full = 1;   /* every lane a real tile whose window lies inside the image */
-        for (int l = 0; l < WL; l++) {
-            const int64_t t = t0 + p * WL + l;
-            iy0[l] = (t / w->tw) * 4 - 1;
-            ix0[l] = (t % w->tw) * 4 - 1;
-            full &= p * WL + l < nt && iy0[l] >= 0 && ix0[l] >= 0 && iy0[l] + 6 <= H && ix0[l] + 6 <= W;
+        const int nl = nt - p * WL < WL ? (int)(nt - p * WL) : WL;
+        int run_l0[WL], run_n[WL], nruns = 0;   /* the panel's runs of tiles in one tile row */
+        int64_t run_iy0[WL], run_ix0[WL];       /* the top-left input of each run's first window */
+        for (int l0 = 0; l0 < nl; l0 += run_n[nruns++]) {
+            const int64_t t = t0 + p * WL + l0;
+            run_l0[nruns] = l0;
+            run_n[nruns] = row_run(w, t0 + p * WL, l0, nl);
+            run_iy0[nruns] = (t / w->tw) * 4 - 1;
+            run_ix0[nruns] = (t % w->tw) * 4 - 1;
         }
         for (int64_t kk = 0; kk < kc; kk++) {
             const float *x = a->x + (k0 + kk) * H * W;
             _Alignas(32) float d[6][6][WL];
             _Alignas(32) float v[WXI][WL];
-            if (full) {
-                for (int l = 0; l < WL; l++)
-                    for (int r = 0; r < 6; r++)
-                        for (int c = 0; c < 6; c++) d[r][c][l] = x[(iy0[l] + r) * W + ix0[l] + c];
-            } else {
-                for (int l = 0; l < WL; l++)
-                    for (int r = 0; r < 6; r++)
-                        for (int c = 0; c < 6; c++) {
-                            const int64_t iy = iy0[l] + r, ix = ix0[l] + c;
-                            d[r][c][l] = p * WL + l < nt && iy >= 0 && iy < H && ix >= 0 && ix < W ? x[iy * W + ix] : 0.0f;
-                        }
+            if (nl < WL) memset(d, 0, sizeof d);
+            for (int ri = 0; ri < nruns; ri++) {
+                const int l0 = run_l0[ri], n = run_n[ri];
+                const int64_t iy0 = run_iy0[ri], ix0 = run_ix0[ri];
+                const int64_t width = 4 * (int64_t)n + 2;   /* input columns [ix0, ix0 + width) */
+                const int64_t lo = ix0 < 0 ? -ix0 : 0, hi = ix0 + width > W ? W - ix0 : width;   /* inside: [lo, hi) */
+                for (int r = 0; r < 6; r++) {
+                    float pad[4 * WL + 4];
+                    const float *seg = pad;   /* input columns [ix0, ix0 + width) of row iy0 + r */
+                    const int64_t iy = iy0 + r;
+                    if (iy < 0 || iy >= H || hi <= lo) {
+                        memset(pad, 0, sizeof pad);
+                    } else if (lo == 0 && hi == width) {   /* inside the image: read in place */
+                        seg = x + iy * W + ix0;
+                    } else {
+                        for (int64_t c = 0; c < lo; c++) pad[c] = 0.0f;
+                        memcpy(pad + lo, x + iy * W + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
+                        for (int64_t c = hi; c < width; c++) pad[c] = 0.0f;
+                    }
+                    float *d0 = d[r][0] + l0, *d1 = d[r][1] + l0, *d2 = d[r][2] + l0, *d3 = d[r][3] + l0;
+                    float *d4 = d[r][4] + l0, *d5 = d[r][5] + l0;
+                    for (int l = 0; l < n; l++) {   /* window l starts at seg[4 l]: a stride-4 group */
+                        d0[l] = seg[4 * l];
+                        d1[l] = seg[4 * l + 1];
+                        d2[l] = seg[4 * l + 2];
+                        d3[l] = seg[4 * l + 3];
+                    }
+                    for (int l = 0; l + 1 < n; l++) {   /* columns 4, 5 are the next window's 0, 1 */
+                        d4[l] = d0[l + 1];
+                        d5[l] = d1[l + 1];
+                    }
+                    d4[n - 1] = seg[4 * n];
+                    d5[n - 1] = seg[4 * n + 1];
+                }
             }
             input_tf(d, v);
             for (int xi = 0; xi < WXI; xi++) memcpy(w->V + ((xi * np + p) * kc + kk) * WL, v[xi], sizeof v[xi]);
@@ -209,29 +244,49 @@ static void weight_pass(const wino *w, int64_t cb0, int64_t cbn, int64_t cbr, in
     }
 }
 
-/* y for this thread's channels and tiles [t0, t0 + nt) from M (+ bias, act, residual). */
+/* y for this thread's channels and tiles [t0, t0 + nt) from M (+ bias, act, residual).
+** Per run of tiles in one tile row, each of the 4 output rows is interleaved into one
+** contiguous row (grouped stride-4 stores), then finished and stored in one sweep. */
 static void output_pass(const wino *w, int64_t t0, int64_t nt) {
     const ef_conv2d_args *a = w->a;
     const int64_t Ho = a->Ho, Wo = a->Wo;
-    for (int64_t co = w->c0; co < w->c1; co++) {
-        const float bias = a->b ? a->b[co] : 0.0f;
-        for (int64_t p = 0; p * WL < nt; p++) {
+    for (int64_t p = 0; p * WL < nt; p++) {
+        const int nl = nt - p * WL < WL ? (int)(nt - p * WL) : WL;
+        int run_l0[WL], run_n[WL], nruns = 0;   /* the panel's runs of tiles in one tile row */
+        int64_t run_oy0[WL], run_ox0[WL];
+        for (int l0 = 0; l0 < nl; l0 += run_n[nruns++]) {
+            const int64_t t = t0 + p * WL + l0;
+            run_l0[nruns] = l0;
+            run_n[nruns] = row_run(w, t0 + p * WL, l0, nl);
+            run_oy0[nruns] = (t / w->tw) * 4;
+            run_ox0[nruns] = (t % w->tw) * 4;
+        }
+        for (int64_t co = w->c0; co < w->c1; co++) {
+            const float bias = a->b ? a->b[co] : 0.0f;
             _Alignas(32) float m[WXI][WL];
             _Alignas(32) float y[4][4][WL];
             for (int xi = 0; xi < WXI; xi++)
                 memcpy(m[xi], w->M + (xi * w->mrows + co - w->c0) * w->ts + p * WL, sizeof m[xi]);
             output_tf(m, y);
-            const int64_t nl = nt - p * WL < WL ? nt - p * WL : WL;
-            for (int64_t l = 0; l < nl; l++) {
-                const int64_t t = t0 + p * WL + l, oy0 = (t / w->tw) * 4, ox0 = (t % w->tw) * 4;
-                for (int64_t i = 0; i < 4 && oy0 + i < Ho; i++)
-                    for (int64_t j = 0; j < 4 && ox0 + j < Wo; j++) {
-                        const int64_t o = (co * Ho + oy0 + i) * Wo + ox0 + j;
-                        float v = y[i][j][l] + bias;
-                        if (a->act == EF_ACT_RELU) v = v > 0.0f ? v : 0.0f;
-                        else if (a->act != EF_ACT_NONE) v = ef_act_apply(a->act, v);
-                        a->y[o] = a->r ? v + a->r[o] : v;
+            for (int ri = 0; ri < nruns; ri++) {
+                const int l0 = run_l0[ri], n = run_n[ri];
+                const int64_t oy0 = run_oy0[ri], ox0 = run_ox0[ri];
+                const int64_t cols = Wo - ox0 < 4 * n ? Wo - ox0 : 4 * n;
+                for (int64_t i = 0; i < 4 && oy0 + i < Ho; i++) {
+                    float row[4 * WL];
+                    const float *y0 = y[i][0] + l0, *y1 = y[i][1] + l0, *y2 = y[i][2] + l0, *y3 = y[i][3] + l0;
+                    for (int l = 0; l < n; l++) {
+                        row[4 * l] = y0[l] + bias;
+                        row[4 * l + 1] = y1[l] + bias;
+                        row[4 * l + 2] = y2[l] + bias;
+                        row[4 * l + 3] = y3[l] + bias;
                     }
+                    const int64_t o = (co * Ho + oy0 + i) * Wo + ox0;
+                    if (a->act == EF_ACT_RELU) for (int64_t c = 0; c < cols; c++) row[c] = row[c] > 0.0f ? row[c] : 0.0f;
+                    else if (a->act != EF_ACT_NONE) for (int64_t c = 0; c < cols; c++) row[c] = ef_act_apply(a->act, row[c]);
+                    if (a->r) for (int64_t c = 0; c < cols; c++) a->y[o + c] = row[c] + a->r[o + c];
+                    else memcpy(a->y + o, row, (size_t)cols * sizeof(float));
+                }
             }
         }
     }
