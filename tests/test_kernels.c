@@ -496,6 +496,7 @@ static void test_conv2d(ef_test *t) {
         {300, 17, 13, 14, 3, 1, 1, EF_ACT_NONE, 1},
         {12, 16, 16, 100, 3, 1, 1, EF_ACT_RELU, 0},
         {8, 70, 9, 8, 3, 1, 1, EF_ACT_NONE, 1},
+        {9, 12, 100, 10, 3, 1, 1, EF_ACT_NONE, 1},   /* 25 tiles a row: runs that start mid-row, interior rows */
     };
     ef_pool *p3 = pool3(t);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
