@@ -246,7 +246,7 @@ static void release(prepared *p) {
 
 /* One op on the pool: each thread runs its share of the table's kernel, as the
 ** ef_kernels_<op> helpers do, and records the CPU time it got while doing so. */
-typedef struct { const ef_kernels *k; const prepared *p; double cpu_s[MAX_THREADS]; } op_job;
+typedef struct { const ef_kernels *k; const prepared *p; ef_pool *pool; double cpu_s[MAX_THREADS]; } op_job;
 
 static void op_task(void *arg, int ith, int nth) {
     op_job *j = arg;
@@ -254,7 +254,12 @@ static void op_task(void *arg, int ith, int nth) {
     double c0 = thread_cpu_now();
     switch (p->kind) {
     case OP_LINEAR: j->k->linear_f32(&p->lin, ith, nth); break;
-    case OP_CONV: j->k->conv2d_f32(&p->conv, ith, nth); break;
+    case OP_CONV: {   /* with the pool's scratch, as ef_kernels_conv2d passes it */
+        ef_conv2d_args c = p->conv;
+        c.pool = j->pool;
+        j->k->conv2d_f32(&c, ith, nth);
+        break;
+    }
     case OP_ATTN: j->k->attention_f32(&p->attn, ith, nth); break;
     case OP_GROUP_NORM: j->k->group_norm_f32(&p->gn, ith, nth); break;
     case OP_LAYER_NORM: j->k->layer_norm_f32(&p->ln, ith, nth); break;
@@ -269,6 +274,7 @@ static double run_once(const ef_kernels *k, ef_pool *pool, const prepared *p, do
     memset(&j, 0, sizeof j);
     j.k = k;
     j.p = p;
+    j.pool = pool;
     double t0 = ef_time_now();
     ef_pool_run(pool, op_task, &j);
     double t = ef_time_now() - t0;

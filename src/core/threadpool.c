@@ -29,6 +29,8 @@ struct ef_pool {
     int             quit;
     ef_task_fn      fn;
     void           *args;
+    void          **scratch;      /* nth: each thread's ef_pool_scratch block, or NULL */
+    size_t         *scratch_bytes;
 };
 
 static void *worker_main(void *p) {
@@ -62,6 +64,12 @@ ef_status ef_pool_create(int n_threads, ef_pool **out, ef_err *err) {
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->wake, NULL);
     pthread_cond_init(&pool->done, NULL);
+    pool->scratch = calloc((size_t)n_threads, sizeof *pool->scratch);
+    pool->scratch_bytes = calloc((size_t)n_threads, sizeof *pool->scratch_bytes);
+    if (!pool->scratch || !pool->scratch_bytes) {
+        ef_pool_free(pool);
+        return ef_err_set(err, EF_ERR_NOMEM, "thread pool: out of memory");
+    }
     if (n_threads > 1) {
         pool->workers = calloc((size_t)n_threads - 1, sizeof *pool->workers);
         if (!pool->workers) { ef_pool_free(pool); return ef_err_set(err, EF_ERR_NOMEM, "thread pool: out of memory"); }
@@ -91,7 +99,20 @@ void ef_pool_free(ef_pool *pool) {
     pthread_cond_destroy(&pool->wake);
     pthread_cond_destroy(&pool->done);
     free(pool->workers);
+    for (int i = 0; pool->scratch && i < pool->nth; i++) free(pool->scratch[i]);
+    free(pool->scratch);
+    free(pool->scratch_bytes);
     free(pool);
+}
+
+void *ef_pool_scratch(ef_pool *pool, int ith, size_t bytes) {
+    if (!pool || ith < 0 || ith >= pool->nth || !pool->scratch) return NULL;
+    if (pool->scratch_bytes[ith] < bytes) {
+        free(pool->scratch[ith]);
+        pool->scratch[ith] = ef_mem_alloc_big(bytes);
+        pool->scratch_bytes[ith] = pool->scratch[ith] ? bytes : 0;
+    }
+    return pool->scratch[ith];
 }
 
 int ef_pool_size(const ef_pool *pool) { return pool ? pool->nth : 1; }

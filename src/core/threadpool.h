@@ -22,6 +22,13 @@ int       ef_pool_size(const ef_pool *pool);      /* nth; 1 for a NULL pool */
 /* pool may be NULL: fn(args, 0, 1) runs on the calling thread. */
 void ef_pool_run(ef_pool *pool, ef_task_fn fn, void *args);
 
+/* Scratch memory of thread ith that lives as long as the pool: at least `bytes`,
+** 64-byte aligned (huge pages when big), grown (contents lost) when a task needs more.
+** Only thread ith calls it, from inside a task, so no lock. Kernels with big per-call
+** scratch (Winograd) take it here instead of allocating and faulting in fresh pages
+** every call. NULL for a NULL pool or when out of memory: callers allocate their own. */
+void *ef_pool_scratch(ef_pool *pool, int ith, size_t bytes);
+
 /* Rows [*r0, *r1) of nr for thread ith of nth. */
 static inline void ef_split_rows(long nr, int ith, int nth, long *r0, long *r1) {
     long dr = (nr + nth - 1) / nth;

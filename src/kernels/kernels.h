@@ -140,6 +140,8 @@ typedef struct ef_conv2d_args {
     int64_t      Ho, Wo;  /* must equal the formula above (checked by callers) */
     ef_act       act;
     ef_wtype     wt;
+    ef_pool     *pool;    /* set by ef_kernels_conv2d: the pool running the op, whose
+                          ** per-thread scratch (ef_pool_scratch) a kernel may use; or NULL */
 } ef_conv2d_args;
 
 /* Nearest-neighbour 2x upsampling, channel-major: y[c, 2i+di, 2j+dj] = x[c, i, j]. */

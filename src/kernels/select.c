@@ -165,7 +165,9 @@ void ef_kernels_attention(const ef_kernels *k, ef_pool *pool, const ef_attention
 typedef struct { ef_k_conv2d_fn fn; const ef_conv2d_args *a; } conv2d_job;
 static void conv2d_tramp(void *p, int ith, int nth) { const conv2d_job *j = p; j->fn(j->a, ith, nth); }
 void ef_kernels_conv2d(const ef_kernels *k, ef_pool *pool, const ef_conv2d_args *a) {
-    conv2d_job j = {k->conv2d_f32, a};
+    ef_conv2d_args with_pool = *a;
+    with_pool.pool = pool;
+    conv2d_job j = {k->conv2d_f32, &with_pool};
     ef_pool_run(pool, conv2d_tramp, &j);
 }
 

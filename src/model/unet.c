@@ -101,7 +101,7 @@ static void run_unet(unet_run *r, int64_t h, int64_t w, const float *sample, flo
     skip_c[ns] = C0;
     if (!r->dry) {
         ef_conv2d_args ci = {sample, m->conv_in_w, m->conv_in_b, NULL, skip[ns], c->in_channels, H, W, C0, 3, 3, 1, 1,
-                             H, W, EF_ACT_NONE, m->wt};
+                             H, W, EF_ACT_NONE, m->wt, NULL};
         ef_kernels_conv2d(k, r->pool, &ci);
     }
     hook(r, "conv_in", skip[ns], C0, H, W);
@@ -184,7 +184,7 @@ static void run_unet(unet_run *r, int64_t h, int64_t w, const float *sample, flo
         ef_group_norm_args gn = {cur, tmp, m->norm_out_g, m->norm_out_b, C0, h * w, G, (float)c->norm_eps, EF_ACT_SILU};
         ef_kernels_group_norm(k, r->pool, &gn);
         ef_conv2d_args co = {tmp, m->conv_out_w, m->conv_out_b, NULL, out, C0, h, w, c->out_channels, 3, 3, 1, 1, h,
-                             w, EF_ACT_NONE, m->wt};
+                             w, EF_ACT_NONE, m->wt, NULL};
         ef_kernels_conv2d(k, r->pool, &co);
     }
 }

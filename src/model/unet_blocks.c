@@ -44,18 +44,18 @@ void ef_unet_resnet_run(unet_run *r, const unet_resnet *rb, const float *x, floa
         /* the per-channel time term folds into conv1's bias */
         ef_linear_args tp = {r->temb, rb->temb_w, rb->temb_b, rb->conv1_b, bias, 1, co, Dt, Dt, co, EF_ACT_NONE, r->m->wt};
         ef_kernels_linear(r->k, r->pool, &tp);
-        ef_conv2d_args c1 = {h1, rb->conv1_w, bias, NULL, h2, ci, H, W, co, 3, 3, 1, 1, H, W, EF_ACT_NONE, r->m->wt};
+        ef_conv2d_args c1 = {h1, rb->conv1_w, bias, NULL, h2, ci, H, W, co, 3, 3, 1, 1, H, W, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_conv2d(r->k, r->pool, &c1);
         ef_group_norm_args gn2 = {h2, h2, rb->norm2_g, rb->norm2_b, co, S, G, eps, EF_ACT_SILU};
         ef_kernels_group_norm(r->k, r->pool, &gn2);
         const float *res = x;   /* (cout, S): the shortcut branch */
         if (rb->short_w) {
-            ef_conv2d_args sc = {x, rb->short_w, rb->short_b, NULL, out, ci, H, W, co, 1, 1, 1, 0, H, W, EF_ACT_NONE, r->m->wt};
+            ef_conv2d_args sc = {x, rb->short_w, rb->short_b, NULL, out, ci, H, W, co, 1, 1, 1, 0, H, W, EF_ACT_NONE, r->m->wt, NULL};
             ef_kernels_conv2d(r->k, r->pool, &sc);
             res = out;
         }
         /* out = conv2(h2) + shortcut (output_scale_factor 1) */
-        ef_conv2d_args c2 = {h2, rb->conv2_w, rb->conv2_b, res, out, co, H, W, co, 3, 3, 1, 1, H, W, EF_ACT_NONE, r->m->wt};
+        ef_conv2d_args c2 = {h2, rb->conv2_w, rb->conv2_b, res, out, co, H, W, co, 3, 3, 1, 1, H, W, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_conv2d(r->k, r->pool, &c2);
     }
     ef_arena_reset(r->arena, mark);
@@ -153,7 +153,7 @@ void ef_unet_downsample_run(unet_run *r, const void *w, const float *b, int64_t 
                             int64_t H, int64_t W) {
     if (r->dry) return;
     const int64_t Ho = (H + 2 - 3) / 2 + 1, Wo = (W + 2 - 3) / 2 + 1;
-    ef_conv2d_args a = {x, w, b, NULL, out, C, H, W, C, 3, 3, 2, 1, Ho, Wo, EF_ACT_NONE, r->m->wt};
+    ef_conv2d_args a = {x, w, b, NULL, out, C, H, W, C, 3, 3, 2, 1, Ho, Wo, EF_ACT_NONE, r->m->wt, NULL};
     ef_kernels_conv2d(r->k, r->pool, &a);
 }
 
@@ -164,7 +164,7 @@ void ef_unet_upsample_run(unet_run *r, const void *w, const float *b, int64_t C,
     if (!r->dry) {
         ef_upsample2x_args u = {x, up, C, H, W};
         ef_kernels_upsample2x(r->k, r->pool, &u);
-        ef_conv2d_args a = {up, w, b, NULL, out, C, 2 * H, 2 * W, C, 3, 3, 1, 1, 2 * H, 2 * W, EF_ACT_NONE, r->m->wt};
+        ef_conv2d_args a = {up, w, b, NULL, out, C, 2 * H, 2 * W, C, 3, 3, 1, 1, 2 * H, 2 * W, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_conv2d(r->k, r->pool, &a);
     }
     ef_arena_reset(r->arena, mark);

@@ -338,11 +338,6 @@ static void direct_share(const wino *w, int64_t t0, int64_t t1) {
                 }
 }
 
-static float *alloc_floats(size_t n) {
-    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    return aligned_alloc(64, bytes ? bytes : 64);
-}
-
 /* Thread ith's share of the convolution (ef_winograd_applies(a) holds). */
 static void winograd_conv2d(const ef_conv2d_args *a, int ith, int nth, const ef_gemm_isa *isa) {
     wino w = {.a = a, .isa = isa, .tw = (a->Wo + 3) / 4};
@@ -368,19 +363,23 @@ static void winograd_conv2d(const ef_conv2d_args *a, int ith, int nth, const ef_
     w.ts = WTS_MAX;
     while (w.ts > WL && (size_t)WXI * (size_t)w.mrows * (size_t)w.ts * sizeof(float) > WM_BYTES_MAX) w.ts -= WL;
     if (w.ts > (t1 - t0 + WL - 1) / WL * WL) w.ts = (t1 - t0 + WL - 1) / WL * WL;
-    w.V = alloc_floats((size_t)WXI * WKC * (size_t)w.ts);
-    w.U = alloc_floats((size_t)WXI * WCB * WKC);
-    w.M = alloc_floats((size_t)WXI * (size_t)w.mrows * (size_t)w.ts);
-    w.wrow = alloc_floats((size_t)WKC * 9);
-    if (w.V && w.U && w.M && w.wrow) {
+    /* V, U, M and the row buffer in one block, each part a multiple of 16 floats: the
+    ** pool's scratch for this thread (kept between calls), else a block of our own */
+    const size_t nv = (size_t)WXI * WKC * (size_t)w.ts, nu = (size_t)WXI * WCB * WKC;
+    const size_t nm = (size_t)WXI * (size_t)w.mrows * (size_t)w.ts, nr = (size_t)WKC * 9;
+    const size_t bytes = (nv + nu + nm + nr) * sizeof(float);
+    float *scratch = ef_pool_scratch(a->pool, ith, bytes), *own = NULL;
+    if (!scratch) scratch = own = aligned_alloc(64, bytes);
+    if (scratch) {
+        w.V = scratch;
+        w.U = w.V + nv;
+        w.M = w.U + nu;
+        w.wrow = w.M + nm;
         for (int64_t s = t0; s < t1; s += w.ts) super_block(&w, s, t1 - s < w.ts ? t1 - s : w.ts);
     } else {
         direct_share(&w, t0, t1);
     }
-    free(w.V);
-    free(w.U);
-    free(w.M);
-    free(w.wrow);
+    free(own);
 }
 
 #endif /* EF_KERNELS_GEMM_WINOGRAD_IMPL_H */
