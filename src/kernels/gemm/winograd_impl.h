@@ -14,7 +14,8 @@
 ** straight into packed panels (16 tiles wide) as its B.
 **
 ** Thread ith owns a block of output channels x tiles (tiles are split when there are
-** plenty, else channels). Loop nest, with scratch bounded per thread (<= ~15 MiB):
+** plenty, else channels). Loop nest, with scratch bounded per thread (<= ~15 MiB, the
+** pool's per-thread block, ef_pool_scratch, kept between calls):
 **   for each super-block of TS tiles
 **     for each depth block of KC input channels
 **       V = input transform of those channels and tiles          (36 x KC x TS)
@@ -22,10 +23,10 @@
 **         U = weight transform of the (WCB, KC) filters            (36 x WCB x KC)
 **         M[xi] (+)= U[xi] . V[xi] for the 36 xi                   (micro-kernel)
 **     output transform of M, + bias, act, + residual, into y
-** This header is the whole kernel as static functions; each ISA includes it once
-** (x86/winograd_avx2.c, arm/winograd_neon.c) so the transforms, written as loops over
-** the 16 lanes of a panel, are vectorised for that ISA (AVX2 made them 1.2-1.7x
-** faster than the baseline SSE2 build).
+** This header is the whole kernel as static functions; each ISA's GEMM file includes
+** it once (x86/gemm_avx2.c, arm/gemm_neon.c, built at -O3) so the transforms, written
+** as loops over the 16 lanes of a panel, are vectorised for that ISA (AVX2 made them
+** 1.2-1.7x faster than the baseline SSE2 build).
 **
 ** Each output element sums its input channels in KC blocks, in order, whatever the
 ** split, so results are bit-identical for any thread count. The error against direct
