@@ -112,6 +112,44 @@ static void test_single_file(ef_test *t) {
     ef_weights_free(NULL);
 }
 
+/* ef_weights_view: the tensor's bytes in place when dtype, shape and alignment allow (it
+** then counts as used), NULL otherwise; a misaligned file still loads by copy. */
+static void test_views(ef_test *t) {
+    const float vals[3] = {1.5f, -2.0f, 0.25f};
+    for (int misalign = 0; misalign < 2; misalign++) {
+        char dir[512], header[256];
+        component(dir, sizeof dir, misalign ? "unet_odd" : "unet_even");
+        int n = snprintf(header, sizeof header, "{'a': {'dtype': 'F32', 'shape': [3], 'data_offsets': [0, 12]}}");
+        while ((8 + n) % 4 != (misalign ? 2 : 0)) header[n++] = ' ';   /* where the data starts */
+        header[n] = 0;
+        EF_CHECK(t, put_st(dir, "diffusion_pytorch_model.safetensors", header, vals, sizeof vals));
+        for (int mm = 0; mm < 2; mm++) {
+            ef_err err;
+            ef_err_clear(&err);
+            ef_weights *w = NULL;
+            EF_CHECK_INT(t, ef_weights_open(dir, NULL, mm, &w, &err), EF_OK);
+            if (!w) continue;
+            const int64_t three = 3, two = 2;
+            EF_CHECK(t, ef_weights_view(w, "a", 1, &two, EF_DTYPE_F32) == NULL);    /* wrong shape */
+            EF_CHECK(t, ef_weights_view(w, "a", 1, &three, EF_DTYPE_F16) == NULL);  /* wrong dtype */
+            EF_CHECK(t, ef_weights_view(w, "b", 1, &three, EF_DTYPE_F32) == NULL);  /* absent */
+            const float *v = ef_weights_view(w, "a", 1, &three, EF_DTYPE_F32);
+            if (misalign) {
+                EF_CHECK(t, v == NULL);
+                float out[3];
+                EF_CHECK_INT(t, ef_weights_load_f32(w, "a", 1, &three, out, &err), EF_OK);
+                EF_CHECK(t, memcmp(out, vals, sizeof vals) == 0);
+            } else {
+                EF_CHECK(t, v != NULL && memcmp(v, vals, sizeof vals) == 0);
+                ef_weights_release_pages(w);   /* mapped: dropped pages read back from the file */
+                EF_CHECK(t, v != NULL && memcmp(v, vals, sizeof vals) == 0);
+            }
+            EF_CHECK_INT(t, ef_weights_check_all_used(w, &err), EF_OK);   /* the view counts as used */
+            ef_weights_free(w);
+        }
+    }
+}
+
 static void test_bind_errors(ef_test *t) {
     char dir[512];
     component(dir, sizeof dir, "text_encoder");
@@ -350,6 +388,7 @@ static void test_bad_folders(ef_test *t) {
 const ef_test_case ef_suite_loader[] = {
     {"single_file", test_single_file},
     {"bind_errors", test_bind_errors},
+    {"views", test_views},
     {"check_all_used_lists_five", test_check_all_used_lists_five},
     {"variant_choice", test_variant_choice},
     {"sharded", test_sharded},
