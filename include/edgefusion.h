@@ -102,6 +102,11 @@ typedef struct ef_ctx_params {
                                    ** it out (~470 MiB in f32, ~120 MiB in q8) at the price of
                                    ** a reload per generation. 0 = keep it (default); the
                                    ** CLI sets 1 when it makes a single image. */
+    const char    *cache_dir;      /* NULL = no cache; else an existing folder where the A1111
+                                   ** model hash of the UNet file (a sha256 of the whole file,
+                                   ** ~1 s for 1.3 GB) is kept between runs, keyed by the file's
+                                   ** path, size and mtime (model-hashes.tsv). The CLI passes
+                                   ** $XDG_CACHE_HOME/edgefusion (~/.cache/edgefusion). */
 } ef_ctx_params;
 
 EF_API ef_ctx_params ef_ctx_default_params(void);

@@ -222,13 +222,15 @@ ef_status ef_ctx_create(const char *model_dir, const ef_ctx_params *params, ef_c
     else {
         if (ctx->params.weight_type)   /* static: the caller's string may go; NULL stays "as stored" */
             ctx->params.weight_type = ef_wtype_name(ctx->wt);
-        const char *variant = ctx->params.variant, *taesd = ctx->params.taesd_path;
+        const char *variant = ctx->params.variant, *taesd = ctx->params.taesd_path, *cache = ctx->params.cache_dir;
         ctx->model_dir = dup_str(model_dir);
         ctx->variant = dup_str(variant);
         ctx->taesd_path = dup_str(taesd);
+        ctx->cache_dir = dup_str(cache);
         ctx->params.variant = ctx->variant;
         ctx->params.taesd_path = ctx->taesd_path;
-        if (!ctx->model_dir || (variant && !ctx->variant) || (taesd && !ctx->taesd_path))
+        ctx->params.cache_dir = ctx->cache_dir;
+        if (!ctx->model_dir || (variant && !ctx->variant) || (taesd && !ctx->taesd_path) || (cache && !ctx->cache_dir))
             rc = ef_err_set(&ctx->err, EF_ERR_NOMEM, "out of memory");
         else rc = ctx_load(ctx);
     }
@@ -255,6 +257,7 @@ void ef_ctx_free(ef_ctx *ctx) {
     free(ctx->model_dir);
     free(ctx->variant);
     free(ctx->taesd_path);
+    free(ctx->cache_dir);
     free(ctx);
 }
 

@@ -43,6 +43,7 @@ struct ef_ctx {
     char             *model_dir;
     char             *variant;
     char             *taesd_path;
+    char             *cache_dir;     /* params.cache_dir's copy, or NULL */
     char              name[256];     /* model folder name */
     char              model_hash[11];/* A1111 short hash of the UNet weights, "" until computed */
     ef_pool          *pool;

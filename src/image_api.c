@@ -10,6 +10,7 @@
 #include "ctx_internal.h"
 #include "ef_internal.h"
 #include "io/a1111.h"
+#include "io/hash_cache.h"
 #include "io/png.h"
 
 static ef_status to_errbuf(ef_status rc, const ef_err *err, char *errbuf, size_t n) {
@@ -55,7 +56,8 @@ void ef_image_free(ef_image *img) {
 }
 
 /* A1111 "Model hash": sha256 of the UNet weights file (a diffusers folder has no single
-** checkpoint; the UNet is what distinguishes fine-tunes). Computed once per context. */
+** checkpoint; the UNet is what distinguishes fine-tunes). Computed once per context, and
+** once per file when params.cache_dir keeps it between runs. */
 static const char *model_hash(ef_ctx *ctx) {
     static const char *const FILES[] = {"unet/diffusion_pytorch_model.safetensors",
                                         "unet/diffusion_pytorch_model.fp16.safetensors"};
@@ -64,7 +66,11 @@ static const char *model_hash(ef_ctx *ctx) {
     for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
         if (!ef_path_join(path, sizeof path, ctx->model_dir, FILES[i]) || !ef_path_is_file(path)) continue;
         ef_err err;
-        if (ef_a1111_model_hash(path, ctx->model_hash, &err) == EF_OK) return ctx->model_hash;
+        if (ef_hash_cache_get(ctx->cache_dir, path, ctx->model_hash)) return ctx->model_hash;
+        if (ef_a1111_model_hash(path, ctx->model_hash, &err) == EF_OK) {
+            ef_hash_cache_put(ctx->cache_dir, path, ctx->model_hash);   /* best effort */
+            return ctx->model_hash;
+        }
     }
     return NULL;
 }

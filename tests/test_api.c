@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "edgefusion.h"
+#include "core/platform.h"
 #include "ef_test.h"
+#include "io/hash_cache.h"
 
 static ef_ctx *load_fixture(ef_test *t, int n_threads) {
     char dir[512], why[512];
@@ -410,6 +412,58 @@ static void test_release_text_encoder(ef_test *t) {
     ef_ctx_free(lean);
 }
 
+/* The model-hash cache: the first context computes the UNet file's hash and appends it
+** to cache_dir/model-hashes.tsv; a later one reads it back (a planted entry for the
+** same path, size and mtime wins, so the infotext shows it); stale and malformed lines
+** are skipped; without cache_dir nothing is read. */
+static void test_hash_cache(ef_test *t) {
+    char fix[512], dir[256], cache[512], unet[600], abs[4096], info[2048];
+    ef_fixture_path(fix, sizeof fix, "tiny-pipe");
+    ef_test_tmpdir(dir, sizeof dir);
+    snprintf(cache, sizeof cache, "%s/" EF_HASH_CACHE_FILE, dir);
+    snprintf(unet, sizeof unet, "%s/unet/diffusion_pytorch_model.safetensors", fix);
+    uint64_t size = 0;
+    int64_t mtime = 0;
+    EF_CHECK(t, ef_file_stamp(unet, &size, &mtime) && ef_path_absolute(unet, abs, sizeof abs));
+    ef_gen_params gp = ef_gen_default_params();
+    gp.prompt = "a cat";
+    char computed[16] = "";
+    for (int round = 0; round < 3; round++) {
+        ef_ctx_params cp = ef_ctx_default_params();
+        cp.n_threads = 1;
+        cp.cache_dir = round < 2 ? dir : NULL;
+        ef_ctx *ctx = NULL;
+        char why[256];
+        EF_CHECK_MSG(t, ef_ctx_create(fix, &cp, &ctx, why, sizeof why) == EF_OK, "%s", why);
+        if (!ctx) return;
+        EF_CHECK(t, ef_gen_infotext(ctx, &gp, info, sizeof info) == EF_OK);
+        const char *h = strstr(info, "Model hash: ");
+        EF_CHECK(t, h != NULL);
+        if (round == 0 && h) {
+            snprintf(computed, sizeof computed, "%.10s", h + 12);
+            char *text = NULL;
+            size_t len = 0;
+            ef_err err;
+            EF_CHECK(t, ef_file_read_all(cache, 1 << 20, &text, &len, &err) == EF_OK);
+            EF_CHECK(t, text && strstr(text, computed) && strstr(text, abs));   /* written */
+            free(text);
+            FILE *f = fopen(cache, "a");   /* plant: garbage, a stale size, then the match */
+            if (f) {
+                fprintf(f, "not a line\n\x01\x02\n0123456789\t%llu\t%lld\t%s\n", (unsigned long long)size + 1,
+                        (long long)mtime, abs);
+                fprintf(f, "abcdef0123\t%llu\t%lld\t%s\n", (unsigned long long)size, (long long)mtime, abs);
+                for (int i = 0; i < 5000; i++) fputc('x', f);   /* an over-long torn line */
+                fclose(f);
+            }
+        } else if (round == 1) {
+            EF_CHECK_MSG(t, h && strncmp(h + 12, "abcdef0123", 10) == 0, "cached hash not used: %.40s", h ? h : "");
+        } else {
+            EF_CHECK_MSG(t, h && strncmp(h + 12, computed, 10) == 0, "no cache: %.40s", h ? h : "");
+        }
+        ef_ctx_free(ctx);
+    }
+}
+
 /* vae_tiling auto: tiles only when an untiled decode needs > EF_VAE_AUTO_TILE_MIB. */
 static void test_vae_tiling_auto(ef_test *t) {
     ef_ctx *ctx = load_fixture(t, 1);
@@ -461,5 +515,6 @@ const ef_test_case ef_suite_api[] = {
     {"weight_types", test_weight_types},
     {"vae_tiling_auto", test_vae_tiling_auto},
     {"release_text_encoder", test_release_text_encoder},
+    {"hash_cache", test_hash_cache},
     {0, 0},
 };

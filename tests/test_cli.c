@@ -17,8 +17,9 @@
 /* Runs the CLI with args (shell-quoted by the caller); captures stdout+stderr. */
 static int run_cli(const char *args, char *out, size_t n) {
     const char *cli = getenv("EF_CLI");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", cli && cli[0] ? cli : "build/edgefusion", args);
+    char cmd[2048], tmp[256];
+    ef_test_tmpdir(tmp, sizeof tmp);   /* the model-hash cache goes there, not to ~/.cache */
+    snprintf(cmd, sizeof cmd, "XDG_CACHE_HOME='%s/cache' %s %s 2>&1", tmp, cli && cli[0] ? cli : "build/edgefusion", args);
     out[0] = '\0';
     FILE *p = popen(cmd, "r");
     if (!p) return -1;

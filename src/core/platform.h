@@ -46,6 +46,14 @@ ef_status ef_file_read_all(const char *path, size_t max_bytes, char **out, size_
 int ef_path_is_file(const char *path);
 int ef_path_is_dir(const char *path);
 
+/* The identity of a file's contents as the OS keeps it: size and modification time
+** (ns). 0 if path cannot be stat'ed or is not a regular file. */
+int ef_file_stamp(const char *path, uint64_t *size, int64_t *mtime_ns);
+
+/* The absolute, symlink-free form of an existing path into out (size n); 0 on error or
+** when it does not fit. */
+int ef_path_absolute(const char *path, char *out, size_t n);
+
 /* Creates the folder path (its parent must exist); an existing folder is fine.
 ** EF_ERR_IO naming path otherwise. */
 ef_status ef_dir_create(const char *path, ef_err *err);

@@ -134,6 +134,24 @@ int ef_path_is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int ef_file_stamp(const char *path, uint64_t *size, int64_t *mtime_ns) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    *size = (uint64_t)st.st_size;
+    *mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + (int64_t)st.st_mtim.tv_nsec;
+    return 1;
+}
+
+int ef_path_absolute(const char *path, char *out, size_t n) {
+    char *r = realpath(path, NULL);
+    if (!r) return 0;
+    size_t len = strlen(r);
+    int ok = len < n;
+    if (ok) memcpy(out, r, len + 1);
+    free(r);
+    return ok;
+}
+
 ef_status ef_dir_create(const char *path, ef_err *err) {
     if (mkdir(path, 0777) == 0 || (errno == EEXIST && ef_path_is_dir(path))) return EF_OK;
     return ef_err_set(err, EF_ERR_IO, "%s: cannot create folder: %s", path, strerror(errno));

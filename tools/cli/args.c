@@ -47,6 +47,9 @@ static const char USAGE[] =
     "      --type TYPE              UNet weight storage: f32 (default), f16, bf16, q8 (alias q8_0:\n"
     "                               int8, a scale per output channel; ~1/4 of the memory)\n"
     "      --kernels NAME           force a kernel variant: ref, avx2, neon (default: the fastest)\n"
+    "      --no-hash-cache          recompute the UNet file's A1111 model hash (a sha256, ~1 s per\n"
+    "                               GB) instead of keeping it in $XDG_CACHE_HOME/edgefusion\n"
+    "                               (default ~/.cache/edgefusion)\n"
     "      --tokens                 print the prompt's token ids\n"
     "      --embedding-out FILE     write the prompt embedding (tokens x width, float32) as .npy\n"
     "      --encode-only            only tokenize/encode the prompt (no image)\n"
@@ -197,6 +200,7 @@ int cli_args_parse(int argc, char **argv, cli_args *a, char *msg, size_t n) {
         else if (IS("--encode-only", "--encode-only")) a->encode_only = 1;
         else if (IS("--vae-tiling", "--vae-tiling")) a->vae_tiling = 1;
         else if (IS("--no-vae-tiling", "--no-vae-tiling")) a->vae_tiling = -1;
+        else if (IS("--no-hash-cache", "--no-hash-cache")) a->no_hash_cache = 1;
         else if (IS("-m", "--model")) { NEED_VALUE(); a->model = v; }
         else if (IS("-p", "--prompt")) { NEED_VALUE(); a->prompt = v; }
         else if (IS("-n", "--negative-prompt")) { NEED_VALUE(); a->negative = v; }

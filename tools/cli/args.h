@@ -36,6 +36,7 @@ typedef struct cli_args {
     int         clip_skip;      /* --clip-skip N (1 = last layer) */
     int         print_tokens;   /* --tokens */
     int         encode_only;    /* --encode-only: no image */
+    int         no_hash_cache;  /* --no-hash-cache: do not keep the model hash in ~/.cache */
     int         verbose;        /* -v, --verbose */
     int         help;           /* -h, --help */
     int         version;        /* --version */

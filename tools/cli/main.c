@@ -3,11 +3,13 @@
 ** No engine logic lives here; this is the only place (with the other tools/) that
 ** prints or exits.
 */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "args.h"
@@ -200,6 +202,20 @@ static int convert_main(int argc, char **argv) {
     return 0;
 }
 
+/* $XDG_CACHE_HOME/edgefusion, else ~/.cache/edgefusion, created when missing; NULL when
+** neither variable is set or the folder cannot be made (then nothing is cached). */
+static const char *hash_cache_dir(char *buf, size_t n) {
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char base[3072];
+    if (xdg && xdg[0]) snprintf(base, sizeof base, "%s", xdg);
+    else if (home && home[0]) snprintf(base, sizeof base, "%s/.cache", home);
+    else return NULL;
+    if (mkdir(base, 0700) != 0 && errno != EEXIST) return NULL;
+    if (snprintf(buf, n, "%s/edgefusion", base) >= (int)n) return NULL;
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return NULL;
+    return buf;
+}
+
 int main(int argc, char **argv) {
     cli_args a;
     char msg[1024];
@@ -218,6 +234,8 @@ int main(int argc, char **argv) {
     cp.kernels = a.kernels;
     cp.taesd_path = a.taesd;
     cp.release_text_encoder = a.batch == 1;   /* one prompt encoding: nothing to keep it for */
+    char cache_dir[4096];
+    cp.cache_dir = a.no_hash_cache ? NULL : hash_cache_dir(cache_dir, sizeof cache_dir);
     cp.log_fn = log_stderr;
     cp.log_user = &a.verbose;
     ef_ctx *ctx = NULL;
