@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ef_test.h"
@@ -64,11 +66,39 @@ const char *ef_fixture_path(char *out, size_t n, const char *rel) {
     return out;
 }
 
+/* Every temporary folder of a run lives in one root, removed when the run ends (set
+** EF_KEEP_TMP to keep it for a post-mortem). */
+static char tmp_root[256];
+
 const char *ef_test_tmpdir(char *out, size_t n) {
-    const char *base = getenv("TMPDIR");
-    snprintf(out, n, "%s/ef_test_XXXXXX", base && base[0] ? base : "/tmp");
-    if (!mkdtemp(out)) out[0] = '\0';
+    if (!tmp_root[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmp_root, sizeof tmp_root, "%s/ef_test_XXXXXX", base && base[0] ? base : "/tmp");
+        if (!mkdtemp(tmp_root)) tmp_root[0] = '\0';
+    }
+    snprintf(out, n, "%s/t_XXXXXX", tmp_root);
+    if (!tmp_root[0] || !mkdtemp(out)) out[0] = '\0';
     return out;
+}
+
+/* rm -r path (symlinks removed, never followed). */
+static void remove_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            for (struct dirent *e; (e = readdir(d)) != NULL;) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+                char child[1024];
+                if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) < (int)sizeof child) remove_tree(child);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
 }
 
 int ef_test_write_file(const char *path, const void *data, size_t n) {
@@ -110,6 +140,7 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
     }
+    if (tmp_root[0] && !getenv("EF_KEEP_TMP")) remove_tree(tmp_root);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
