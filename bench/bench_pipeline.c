@@ -133,13 +133,14 @@ int main(int argc, char **argv) {
     printf("bench_pipeline: %s, decoder %s, %d thread%s, edgefusion %s\n", model, taesd ? taesd : "vae/", threads,
            threads > 1 ? "s" : "", ef_version());
     if (ls.kernels[0]) printf("  %s\n", ls.kernels);
-    printf("  params: text encoder %lld, unet %lld, decoder %lld\n", (long long)info.text_n_params,
-           (long long)info.unet_n_params, (long long)info.vae_n_params);
+    printf("  params: text encoder %lld, unet %lld, decoder %lld; matrices: text encoder %s, unet %s\n",
+           (long long)info.text_n_params, (long long)info.unet_n_params, (long long)info.vae_n_params,
+           info.text_weight_type, info.unet_weight_type);
     printf("  %-28s %9.3f s   (peak RSS %ld KiB before, %ld KiB after)\n", "load", load_s, rss0, rss_load);
 
     char json[16384];
     int jn = snprintf(json, sizeof json, "{\"threads\": %d, \"steps\": %d, \"weight_type\": \"%s\", \"load_s\": %.4f, "
-                      "\"runs\": [", threads, steps, wtype ? wtype : "f32", load_s);
+                      "\"runs\": [", threads, steps, info.unet_weight_type, load_s);   /* as loaded */
     int status = 0;
     for (int si = 0; si < n_sizes && !status; si++) {
         int W = size[si];
