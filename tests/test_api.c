@@ -472,7 +472,7 @@ static void test_vae_tiling_auto(ef_test *t) {
     ef_gen_settings st;
     p.prompt = "a cat";
     EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK && st.vae_tiled == 0);   /* 64x64 */
-    p.width = p.height = 2048;   /* the fixture VAE's 3 x 32 x 2048^2 floats > 256 MiB */
+    p.width = p.height = 2048;   /* the fixture VAE's 3 x 32 x 2048^2 floats > 1 GiB */
     EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK && st.vae_tiled == 1);
     p.vae_tiling = -1;
     EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK && st.vae_tiled == 0);

@@ -37,7 +37,7 @@ static const char USAGE[] =
     "      --strength X             img2img: how much to change the image, (0, 1] (default 0.75)\n"
     "      --taesd PATH             decode with TAESD (folder or .safetensors) instead of vae/\n"
     "      --vae-tiling             decode in overlapping tiles (bounded memory); by default only\n"
-    "                               when an untiled decode needs > 256 MiB (SD VAE from 512x512)\n"
+    "                               when an untiled decode needs > 1 GiB (SD VAE above ~590x590)\n"
     "      --no-vae-tiling          never tile (the exact diffusers decode, more memory)\n"
     "      --vae-tile-size N        tile side in latent pixels (default 32)\n"
     "      --vae-tile-overlap N     tile overlap in latent pixels (default 8)\n"
