@@ -60,6 +60,7 @@ typedef struct {
     double  flops[MAX_THREADS];
     double  cpu_s[MAX_THREADS];   /* CPU time each thread got during its loop */
     float   sink[MAX_THREADS];
+    double (*loop)(int64_t n_iter, float *sink);   /* ef_bench_peak_fma or _i16 */
 } peak_job;
 
 static double thread_cpu_now(void) {
@@ -71,7 +72,7 @@ static double thread_cpu_now(void) {
 static void peak_task(void *p, int ith, int nth) {
     peak_job *j = p;
     double c0 = thread_cpu_now();
-    j->flops[ith] = ef_bench_peak_fma(j->n_iter, &j->sink[ith]);
+    j->flops[ith] = j->loop(j->n_iter, &j->sink[ith]);
     j->cpu_s[ith] = thread_cpu_now() - c0;
 }
 
@@ -80,9 +81,10 @@ static void peak_task(void *p, int ith, int nth) {
 ** other work the best run is the one least disturbed. *undisturbed receives how many
 ** runs had every thread on a CPU throughout (its CPU time >= 95% of the wall time);
 ** with none, the figure is only a lower bound. */
-static double measure_peak(ef_pool *pool, int *undisturbed) {
+static double measure_peak(ef_pool *pool, double (*loop)(int64_t, float *), int *undisturbed) {
     peak_job j;
     memset(&j, 0, sizeof j);
+    j.loop = loop;
     j.n_iter = 1 << 16;
     *undisturbed = 0;
     double t;
@@ -355,7 +357,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         int undisturbed = 0;
-        peak[i] = have_peak ? measure_peak(pools[i], &undisturbed) : 0.0;
+        peak[i] = have_peak ? measure_peak(pools[i], ef_bench_peak_fma, &undisturbed) : 0.0;
         if (!have_peak) continue;
         if (undisturbed) {
             printf("  %d thread%s: %8.1f GFLOP/s\n", threads[i], threads[i] > 1 ? "s" : " ", peak[i]);
@@ -372,6 +374,16 @@ int main(int argc, char **argv) {
         } else {
             printf("  %d thread%s: %8.1f GFLOP/s  (a lower bound: no run went undisturbed on this busy machine)\n",
                    threads[i], threads[i] > 1 ? "s" : " ", peak[i]);
+        }
+    }
+
+    if (have_peak) {   /* what int8/int16 arithmetic could reach (no kernel uses it yet) */
+        printf("\nint16 multiply-add peak (measured: avx2 vpmaddwd into int32, 12 chains)\n");
+        for (int i = 0; i < n_threads; i++) {
+            int undisturbed = 0;
+            double i16 = measure_peak(pools[i], ef_bench_peak_i16, &undisturbed);
+            printf("  %d thread%s: %8.1f GOP/s = %.2f x the fp32 peak%s\n", threads[i], threads[i] > 1 ? "s" : " ", i16,
+                   peak[i] > 0 ? i16 / peak[i] : 0.0, undisturbed ? "" : "  (a lower bound: disturbed)");
         }
     }
 

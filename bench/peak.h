@@ -15,6 +15,11 @@
 ** the loop cannot be dropped. */
 double ef_bench_peak_fma(int64_t n_iter, float *sink);
 
+/* The same for 16-bit integer multiply-adds into 32-bit sums (AVX2 vpmaddwd + vpaddd:
+** 16 products per instruction, what an int8-weight x int16-activation GEMM would run
+** on): returns the operations done, 2 per product, or 0 without such a loop. */
+double ef_bench_peak_i16(int64_t n_iter, float *sink);
+
 /* Name of the loop, e.g. "avx2 fma, 12 x 8 lanes". */
 const char *ef_bench_peak_name(void);
 

@@ -7,6 +7,10 @@
 ** ports busy every cycle. Each iteration is 12 FMAs x 8 lanes x 2 flops = 192 flops.
 ** acc = acc * a + b with a slightly below 1 converges to b / (1 - a): no overflow,
 ** no denormals, whatever the iteration count.
+**
+** ef_bench_peak_i16: twelve int32 accumulators, each acc += vpmaddwd(a, b) per
+** iteration (16 int16 products summed in pairs); the adds chain with latency 1, the
+** multiply-adds are independent, so the multiply ports set the rate.
 */
 #include <immintrin.h>
 
@@ -43,4 +47,34 @@ double ef_bench_peak_fma(int64_t n_iter, float *sink) {
     for (int l = 0; l < 8; l++) t += lanes[l];
     *sink = t;
     return (double)n_iter * 12.0 * 8.0 * 2.0;
+}
+
+double ef_bench_peak_i16(int64_t n_iter, float *sink) {
+    const __m256i a = _mm256_set1_epi16(3), b = _mm256_set1_epi16(-2);
+    __m256i c[12];
+    for (int i = 0; i < 12; i++) c[i] = _mm256_set1_epi32(i);
+    for (int64_t it = 0; it < n_iter; it++) {
+        __m256i m = _mm256_madd_epi16(a, b);
+        __asm__ volatile("" : "+x"(m));   /* one product vector per accumulator, not hoisted */
+        c[0] = _mm256_add_epi32(c[0], _mm256_madd_epi16(m, b));
+        c[1] = _mm256_add_epi32(c[1], _mm256_madd_epi16(m, a));
+        c[2] = _mm256_add_epi32(c[2], _mm256_madd_epi16(a, m));
+        c[3] = _mm256_add_epi32(c[3], _mm256_madd_epi16(b, m));
+        c[4] = _mm256_add_epi32(c[4], _mm256_madd_epi16(m, m));
+        c[5] = _mm256_add_epi32(c[5], _mm256_madd_epi16(m, b));
+        c[6] = _mm256_add_epi32(c[6], _mm256_madd_epi16(m, b));
+        c[7] = _mm256_add_epi32(c[7], _mm256_madd_epi16(m, a));
+        c[8] = _mm256_add_epi32(c[8], _mm256_madd_epi16(a, m));
+        c[9] = _mm256_add_epi32(c[9], _mm256_madd_epi16(b, m));
+        c[10] = _mm256_add_epi32(c[10], _mm256_madd_epi16(m, m));
+        c[11] = _mm256_add_epi32(c[11], _mm256_madd_epi16(m, a));
+    }
+    __m256i s = c[0];
+    for (int i = 1; i < 12; i++) s = _mm256_add_epi32(s, c[i]);
+    int lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, s);
+    int t = 0;
+    for (int l = 0; l < 8; l++) t += lanes[l];
+    *sink = (float)t;
+    return (double)n_iter * 13.0 * 16.0 * 2.0;   /* 13 vpmaddwd of 16 products each */
 }

@@ -12,3 +12,9 @@ double ef_bench_peak_fma(int64_t n_iter, float *sink) {
     *sink = 0.0f;
     return 0.0;
 }
+
+double ef_bench_peak_i16(int64_t n_iter, float *sink) {
+    (void)n_iter;
+    *sink = 0.0f;
+    return 0.0;
+}
