@@ -168,9 +168,7 @@ static ef_status bind_mats(binder *b, const char *const *names, int n, int li, i
     }
     if (b->visit) return EF_OK;
     const size_t used = ef_wmat_bytes(b->wt, n * rows, cols), held = mat_bytes(b->wt, n * rows, cols);
-    const ef_dtype in_place = b->wt == EF_W_F32 ? EF_DTYPE_F32 : b->wt == EF_W_F16 ? EF_DTYPE_F16
-                            : b->wt == EF_W_BF16 ? EF_DTYPE_BF16 : EF_DTYPE_COUNT;
-    const void *view = n == 1 ? ef_weights_view(b->w, fulls[0], 2, shape, in_place) : NULL;
+    const void *view = n == 1 ? ef_wmat_view(b->w, fulls[0], 2, shape, b->wt) : NULL;
     if (view) {   /* zero-copy: used where the file's bytes lie; its arena slot stays untouched */
         *dst = view;
         b->viewed = 1;

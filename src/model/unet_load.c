@@ -176,11 +176,6 @@ static ef_status bind_vec(binder *b, const char *prefix, const char *suffix, int
     return EF_OK;
 }
 
-/* The file dtype a matrix stored as wt can be used in place from (EF_DTYPE_COUNT: none). */
-static ef_dtype wt_dtype(ef_wtype wt) {
-    return wt == EF_W_F32 ? EF_DTYPE_F32 : wt == EF_W_F16 ? EF_DTYPE_F16 : wt == EF_W_BF16 ? EF_DTYPE_BF16 : EF_DTYPE_COUNT;
-}
-
 /* Binds the tensors "<prefix>.<suffix[i]>", i < n_parts, each of shape (rows, d1[, d2,
 ** d3]) (ndim 2 or 4), as ONE matrix (n_parts*rows, d1*d2*d3) stored as b->wt at the
 ** matrix cursor: the fused q/k/v projections are one blob, so one product computes
@@ -201,22 +196,19 @@ static ef_status bind_mats(binder *b, const char *prefix, const char *const *suf
     } else if (b->mode == BIND_VISIT) {
         for (int i = 0; i < n_parts; i++) b->visit(b->visit_user, names[i]);
     } else if (b->mode == BIND_LOAD) {
-        const void *view = n_parts == 1 && b->zero_copy ? ef_weights_view(b->w, names[0], ndim, shape, wt_dtype(b->wt))
-                                                        : NULL;
+        const void *view = n_parts == 1 && b->zero_copy ? ef_wmat_view(b->w, names[0], ndim, shape, b->wt) : NULL;
         if (view) {   /* in place: its slot in the arena is never touched, so never resident */
             *dst = view;
             b->viewed = 1;
-            b->mat += (bytes + 63) & ~(size_t)63;
-            b->n_params += R * C;
-            return EF_OK;
+        } else {
+            size_t file = 0;
+            for (int i = 0; i < n_parts; i++) file += file_bytes(b->w, names[i]);
+            EF_TRY(remap_before(b, file, err));
+            void *blob = b->mbase + b->mat;
+            EF_TRY(ef_wmat_load(b->w, names, n_parts, ndim, shape, b->wt, blob, err));
+            memset((char *)blob + bytes, 0, ((bytes + 63) & ~(size_t)63) - bytes);   /* the arena's bytes are defined */
+            *dst = blob;
         }
-        size_t file = 0;
-        for (int i = 0; i < n_parts; i++) file += file_bytes(b->w, names[i]);
-        EF_TRY(remap_before(b, file, err));
-        void *blob = b->mbase + b->mat;
-        EF_TRY(ef_wmat_load(b->w, names, n_parts, ndim, shape, b->wt, blob, err));
-        memset((char *)blob + bytes, 0, ((bytes + 63) & ~(size_t)63) - bytes);   /* the arena's bytes are defined */
-        *dst = blob;
     }
     b->mat += (bytes + 63) & ~(size_t)63;
     b->n_params += R * C;

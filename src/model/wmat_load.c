@@ -11,6 +11,17 @@
 
 #include "ef_internal.h"
 
+/* The file dtype whose bytes are a wt blob as they are: EF_DTYPE_COUNT for q8 (its
+** blob carries the scales after the int8 rows). */
+static ef_dtype stored_as(ef_wtype wt) {
+    return wt == EF_W_F32 ? EF_DTYPE_F32 : wt == EF_W_F16 ? EF_DTYPE_F16 : wt == EF_W_BF16 ? EF_DTYPE_BF16 : EF_DTYPE_COUNT;
+}
+
+const void *ef_wmat_view(ef_weights *w, const char *name, int ndim, const int64_t *shape, ef_wtype wt) {
+    const ef_dtype d = stored_as(wt);
+    return d == EF_DTYPE_COUNT ? NULL : ef_weights_view(w, name, ndim, shape, d);
+}
+
 ef_status ef_wmat_load(ef_weights *w, const char *const *names, int n, int ndim, const int64_t *shape, ef_wtype wt,
                        void *blob, ef_err *err) {
     const int64_t rows = shape[0];
@@ -30,7 +41,7 @@ ef_status ef_wmat_load(ef_weights *w, const char *const *names, int n, int ndim,
     }
 
     const size_t total = (size_t)n * part;
-    const ef_dtype same = wt == EF_W_F16 ? EF_DTYPE_F16 : EF_DTYPE_BF16;   /* F32 is a copy on the path below */
+    const ef_dtype same = stored_as(wt);   /* used for F16 / BF16 only: F32 is a copy on the path below */
     int all_same = wt == EF_W_F16 || wt == EF_W_BF16;
     for (int i = 0; all_same && i < n; i++) {
         const ef_st_tensor *t = ef_weights_find(w, names[i]);

@@ -34,6 +34,11 @@ typedef void (*ef_wmat_visit_fn)(void *user, const char *name);
 ef_status ef_wmat_load(ef_weights *w, const char *const *names, int n, int ndim, const int64_t *shape, ef_wtype wt,
                        void *blob, ef_err *err);
 
+/* Matrix name used where its bytes lie in w (zero-copy, ef_weights_view) when the file
+** stores it in the blob layout of type wt (F32 for f32, F16 / BF16 for f16 / bf16; a q8
+** blob appends scales, so never), with this shape; NULL otherwise (load it instead). */
+const void *ef_wmat_view(ef_weights *w, const char *name, int ndim, const int64_t *shape, ef_wtype wt);
+
 /* Counts the file dtypes of a component's matrices, for EF_W_FROM_FILE: set w, zero
 ** the rest, pass ef_wmat_tally_visit with it to a binder's visitor. */
 typedef struct ef_wmat_tally {
