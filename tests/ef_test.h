@@ -57,6 +57,8 @@ const char *ef_fixture_path(char *out, size_t n, const char *rel);
 
 /* A fresh temporary directory (under $TMPDIR or /tmp), created; written into out. */
 const char *ef_test_tmpdir(char *out, size_t n);
+/* rm -r path (symlinks removed, never followed); 1 when path is gone afterwards. */
+int ef_test_remove_tree(const char *path);
 
 /* Writes n bytes to path; returns 0 on failure. */
 int ef_test_write_file(const char *path, const void *data, size_t n);

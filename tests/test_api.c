@@ -114,9 +114,7 @@ static void make_pipe(char *dir, size_t n, const char *index_json, const char *t
 }
 
 static void remove_pipe(const char *dir) {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    if (!ef_test_remove_tree(dir)) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
 #define GOOD_INDEX "{\"_class_name\": \"StableDiffusionPipeline\", \"tokenizer\": [\"transformers\", \"CLIPTokenizer\"]," \

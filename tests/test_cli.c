@@ -211,8 +211,7 @@ static void test_convert(ef_test *t) {
     EF_CHECK(t, ef_st_open(file, 0, &f, &err) == EF_OK && ef_st_metadata(f, "edgefusion_type") &&
                     strcmp(ef_st_metadata(f, "edgefusion_type"), "f16") == 0);
     ef_st_close(f);
-    snprintf(args, sizeof args, "rm -rf '%s'", dir);
-    EF_CHECK(t, system(args) == 0);
+    EF_CHECK(t, ef_test_remove_tree(dir));
 }
 
 const ef_test_case ef_suite_cli[] = {

@@ -81,24 +81,22 @@ const char *ef_test_tmpdir(char *out, size_t n) {
     return out;
 }
 
-/* rm -r path (symlinks removed, never followed). */
-static void remove_tree(const char *path) {
+int ef_test_remove_tree(const char *path) {
     struct stat st;
-    if (lstat(path, &st) != 0) return;
+    if (lstat(path, &st) != 0) return 1;
     if (S_ISDIR(st.st_mode)) {
         DIR *d = opendir(path);
         if (d) {
             for (struct dirent *e; (e = readdir(d)) != NULL;) {
                 if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
                 char child[1024];
-                if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) < (int)sizeof child) remove_tree(child);
+                if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) < (int)sizeof child) ef_test_remove_tree(child);
             }
             closedir(d);
         }
-        rmdir(path);
-    } else {
-        unlink(path);
+        return rmdir(path) == 0;
     }
+    return unlink(path) == 0;
 }
 
 int ef_test_write_file(const char *path, const void *data, size_t n) {
@@ -140,7 +138,7 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
     }
-    if (tmp_root[0] && !getenv("EF_KEEP_TMP")) remove_tree(tmp_root);
+    if (tmp_root[0] && !getenv("EF_KEEP_TMP")) ef_test_remove_tree(tmp_root);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
