@@ -104,6 +104,7 @@ static void test_linear(ef_test *t) {
     static const int64_t shapes[][3] = {   /* M, N, K */
         {1, 1, 1}, {1, 3, 17}, {3, 17, 77}, {77, 129, 3}, {17, 5, 129}, {2, 7, 768}, {77, 32, 37}, {5, 1, 9},
         {100, 200, 600}, {13, 40, 300}, {1, 150, 257},   /* several depth blocks and column groups */
+        {300, 40, 800}, {7, 4000, 800},   /* A packed whole, once; several column groups */
     };
     ef_pool *p3 = pool3(t);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -129,7 +130,7 @@ static void test_linear(ef_test *t) {
                 }
             for (int vi = 0; vi < ef_kernels_count(); vi++) {
                 const ef_kernels *kv = ef_kernels_at(vi);
-                ef_linear_args a = {x, w, variant >= 1 ? b : NULL, NULL, y1, M, N, K, ldx, ldy, act, EF_W_F32};
+                ef_linear_args a = {x, w, variant >= 1 ? b : NULL, NULL, y1, M, N, K, ldx, ldy, act, EF_W_F32, NULL};
                 if (variant >= 3) {   /* in-place residual: y starts as r */
                     memcpy(y1, r, (size_t)(M * ldy) * sizeof *y1);
                     memcpy(y3, r, (size_t)(M * ldy) * sizeof *y3);
@@ -150,6 +151,44 @@ static void test_linear(ef_test *t) {
         }
     }
     ef_pool_free(p3);
+}
+
+/* A linear too big to pack its A whole (the GEMM's blocked path: several A blocks, B
+** blocks and depth blocks), bias and in-place residual, checked against the double
+** sum on a sample of rows and columns (all of it would take seconds). */
+static void test_linear_blocked(ef_test *t) {
+    const int64_t M = 1380, N = 700, K = 768, SR = 37, SC = 29;   /* every SR-th row, SC-th column */
+    float *x = rnd((size_t)(M * K), 81, 1.0f), *w = rnd((size_t)(N * K), 82, 0.5f), *b = rnd((size_t)N, 83, 1.0f);
+    float *r = rnd((size_t)(M * N), 84, 1.0f);
+    float *y1 = malloc((size_t)(M * N) * sizeof *y1), *y3 = malloc((size_t)(M * N) * sizeof *y3);
+    const int64_t nr = (M + SR - 1) / SR, nc = (N + SC - 1) / SC;
+    double *want = malloc((size_t)(nr * nc) * sizeof *want);
+    float *got = malloc((size_t)(nr * nc) * sizeof *got);
+    for (int64_t i = 0; i < nr; i++)
+        for (int64_t j = 0; j < nc; j++) {
+            double acc = b[j * SC];
+            for (int64_t k = 0; k < K; k++) acc += (double)x[i * SR * K + k] * w[j * SC * K + k];
+            want[i * nc + j] = acc + r[i * SR * N + j * SC];
+        }
+    ef_pool *p3 = pool3(t);
+    for (int vi = 0; vi < ef_kernels_count(); vi++) {
+        const ef_kernels *kv = ef_kernels_at(vi);
+        memcpy(y1, r, (size_t)(M * N) * sizeof *y1);
+        memcpy(y3, r, (size_t)(M * N) * sizeof *y3);
+        ef_linear_args a = {x, w, b, y1, y1, M, N, K, K, N, EF_ACT_NONE, EF_W_F32, NULL};
+        ef_kernels_linear(kv, NULL, &a);
+        a.r = a.y = y3;
+        ef_kernels_linear(kv, p3, &a);
+        for (int64_t i = 0; i < nr; i++)
+            for (int64_t j = 0; j < nc; j++) got[i * nc + j] = y1[i * SR * N + j * SC];
+        char label[64];
+        snprintf(label, sizeof label, "%s linear blocked M%lld N%lld K%lld", kv->name, (long long)M, (long long)N,
+                 (long long)K);
+        CHECK_REF(t, label, got, want, (size_t)(nr * nc), (double)K);
+        CHECK_SAME(t, label, y1, y3, (size_t)(M * N));
+    }
+    ef_pool_free(p3);
+    free(x); free(w); free(b); free(r); free(y1); free(y3); free(want); free(got);
 }
 
 /* ---- norms ---------------------------------------------------------------------- */
@@ -698,7 +737,7 @@ static void test_narrow_weights(ef_test *t) {
                 }
             for (int vi = 0; vi < ef_kernels_count(); vi++) {
                 const ef_kernels *kv = ef_kernels_at(vi);
-                ef_linear_args a = {x, wq, b, NULL, y1, M, N, K, K, N, EF_ACT_NONE, (ef_wtype)wt};
+                ef_linear_args a = {x, wq, b, NULL, y1, M, N, K, K, N, EF_ACT_NONE, (ef_wtype)wt, NULL};
                 ef_kernels_linear(kv, NULL, &a);
                 a.y = y3;
                 ef_kernels_linear(kv, p3, &a);
@@ -753,6 +792,7 @@ static void test_narrow_weights(ef_test *t) {
 const ef_test_case ef_suite_kernels[] = {
     {"select", test_select},
     {"linear", test_linear},
+    {"linear_blocked", test_linear_blocked},
     {"layer_norm", test_layer_norm},
     {"group_norm", test_group_norm},
     {"act_add", test_act_add},

@@ -56,6 +56,7 @@ typedef struct ef_linear_args {
     int64_t      ldx, ldy;
     ef_act       act;
     ef_wtype     wt;
+    ef_pool     *pool;    /* set by ef_kernels_linear: as ef_conv2d_args.pool */
 } ef_linear_args;
 
 /* Layer norm over the last dim: y = (x - mean) / sqrt(var + eps) * gamma + beta, with

@@ -116,7 +116,9 @@ const ef_kernels *ef_kernels_at(int i) {
 typedef struct { ef_k_linear_fn fn; const ef_linear_args *a; } linear_job;
 static void linear_tramp(void *p, int ith, int nth) { const linear_job *j = p; j->fn(j->a, ith, nth); }
 void ef_kernels_linear(const ef_kernels *k, ef_pool *pool, const ef_linear_args *a) {
-    linear_job j = {k->linear_f32, a};
+    ef_linear_args with_pool = *a;
+    with_pool.pool = pool;
+    linear_job j = {k->linear_f32, &with_pool};
     ef_pool_run(pool, linear_tramp, &j);
 }
 

@@ -338,7 +338,7 @@ static void block(ef_clip_text *m, const clip_layer *l, ef_pool *pool, const ef_
     ef_layer_norm_args ln1 = {m->x, m->h, l->ln1_g, l->ln1_b, T, D, eps};
     ef_kernels_layer_norm(k, pool, &ln1);
     /* qkv (T, 3D) = h @ [Wq; Wk; Wv]^T + [bq; bk; bv] */
-    ef_linear_args qkv = {m->h, l->w_qkv, l->b_qkv, NULL, m->qkv, T, 3 * D, D, D, 3 * D, EF_ACT_NONE, m->wt};
+    ef_linear_args qkv = {m->h, l->w_qkv, l->b_qkv, NULL, m->qkv, T, 3 * D, D, D, 3 * D, EF_ACT_NONE, m->wt, NULL};
     ef_kernels_linear(k, pool, &qkv);
     ef_attention_args at = {
         m->qkv, m->qkv + D, m->qkv + 2 * D, m->attn,
@@ -346,15 +346,15 @@ static void block(ef_clip_text *m, const clip_layer *l, ef_pool *pool, const ef_
     };
     ef_kernels_attention(k, pool, &at);
     /* x += attn @ Wo^T + bo */
-    ef_linear_args o = {m->attn, l->w_o, l->b_o, m->x, m->x, T, D, D, D, D, EF_ACT_NONE, m->wt};
+    ef_linear_args o = {m->attn, l->w_o, l->b_o, m->x, m->x, T, D, D, D, D, EF_ACT_NONE, m->wt, NULL};
     ef_kernels_linear(k, pool, &o);
 
     ef_layer_norm_args ln2 = {m->x, m->h, l->ln2_g, l->ln2_b, T, D, eps};
     ef_kernels_layer_norm(k, pool, &ln2);
     /* mlp (T, I) = act(h @ W1^T + b1); x += mlp @ W2^T + b2 */
-    ef_linear_args fc1 = {m->h, l->w_fc1, l->b_fc1, NULL, m->mlp, T, I, D, D, I, c->act, m->wt};
+    ef_linear_args fc1 = {m->h, l->w_fc1, l->b_fc1, NULL, m->mlp, T, I, D, D, I, c->act, m->wt, NULL};
     ef_kernels_linear(k, pool, &fc1);
-    ef_linear_args fc2 = {m->mlp, l->w_fc2, l->b_fc2, m->x, m->x, T, D, I, I, D, EF_ACT_NONE, m->wt};
+    ef_linear_args fc2 = {m->mlp, l->w_fc2, l->b_fc2, m->x, m->x, T, D, I, I, D, EF_ACT_NONE, m->wt, NULL};
     ef_kernels_linear(k, pool, &fc2);
 }
 

@@ -82,12 +82,12 @@ static void run_unet(unet_run *r, int64_t h, int64_t w, const float *sample, flo
         timestep_embedding(c, C0, t, t_sin);
         if (tcond) {
             const int64_t Dc = c->time_cond_proj_dim;
-            ef_linear_args cp = {tcond, m->t_cond_w, NULL, t_sin, t_sin, 1, C0, Dc, Dc, C0, EF_ACT_NONE, m->wt};
+            ef_linear_args cp = {tcond, m->t_cond_w, NULL, t_sin, t_sin, 1, C0, Dc, Dc, C0, EF_ACT_NONE, m->wt, NULL};
             ef_kernels_linear(k, r->pool, &cp);
         }
-        ef_linear_args l1 = {t_sin, m->t_lin1_w, m->t_lin1_b, NULL, t_hid, 1, Dt, C0, C0, Dt, EF_ACT_SILU, m->wt};
+        ef_linear_args l1 = {t_sin, m->t_lin1_w, m->t_lin1_b, NULL, t_hid, 1, Dt, C0, C0, Dt, EF_ACT_SILU, m->wt, NULL};
         ef_kernels_linear(k, r->pool, &l1);
-        ef_linear_args l2 = {t_hid, m->t_lin2_w, m->t_lin2_b, NULL, temb, 1, Dt, Dt, Dt, Dt, EF_ACT_SILU, m->wt};
+        ef_linear_args l2 = {t_hid, m->t_lin2_w, m->t_lin2_b, NULL, temb, 1, Dt, Dt, Dt, Dt, EF_ACT_SILU, m->wt, NULL};
         ef_kernels_linear(k, r->pool, &l2);
     }
     r->temb = temb;

@@ -42,7 +42,7 @@ void ef_unet_resnet_run(unet_run *r, const unet_resnet *rb, const float *x, floa
         ef_group_norm_args gn1 = {x, h1, rb->norm1_g, rb->norm1_b, ci, S, G, eps, EF_ACT_SILU};
         ef_kernels_group_norm(r->k, r->pool, &gn1);
         /* the per-channel time term folds into conv1's bias */
-        ef_linear_args tp = {r->temb, rb->temb_w, rb->temb_b, rb->conv1_b, bias, 1, co, Dt, Dt, co, EF_ACT_NONE, r->m->wt};
+        ef_linear_args tp = {r->temb, rb->temb_w, rb->temb_b, rb->conv1_b, bias, 1, co, Dt, Dt, co, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_linear(r->k, r->pool, &tp);
         ef_conv2d_args c1 = {h1, rb->conv1_w, bias, NULL, h2, ci, H, W, co, 3, 3, 1, 1, H, W, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_conv2d(r->k, r->pool, &c1);
@@ -82,23 +82,23 @@ static void tblock_run(unet_run *r, const unet_tblock *tb, const attn_bufs *b, i
     /* self-attention: tok += to_out(attn(q, k, v of norm1(tok))) */
     ef_layer_norm_args ln1 = {b->tok, b->n, tb->norm1_g, tb->norm1_b, S, C, 1e-5f};
     ef_kernels_layer_norm(k, pool, &ln1);
-    ef_linear_args qkv = {b->n, tb->w_qkv, NULL, NULL, b->big, S, 3 * C, C, C, 3 * C, EF_ACT_NONE, r->m->wt};
+    ef_linear_args qkv = {b->n, tb->w_qkv, NULL, NULL, b->big, S, 3 * C, C, C, 3 * C, EF_ACT_NONE, r->m->wt, NULL};
     ef_kernels_linear(k, pool, &qkv);
     ef_attention_args sa = {b->big, b->big + C, b->big + 2 * C, b->n, S, S, heads, Dh, 3 * C, 3 * C, 3 * C, C, scale, 0};
     ef_kernels_attention(k, pool, &sa);
-    ef_linear_args o1 = {b->n, tb->w_o1, tb->b_o1, b->tok, b->tok, S, C, C, C, C, EF_ACT_NONE, r->m->wt};
+    ef_linear_args o1 = {b->n, tb->w_o1, tb->b_o1, b->tok, b->tok, S, C, C, C, C, EF_ACT_NONE, r->m->wt, NULL};
     ef_kernels_linear(k, pool, &o1);
 
     /* cross-attention over the text: keys and values from ctx (T, Dctx) */
     ef_layer_norm_args ln2 = {b->tok, b->n, tb->norm2_g, tb->norm2_b, S, C, 1e-5f};
     ef_kernels_layer_norm(k, pool, &ln2);
-    ef_linear_args q2 = {b->n, tb->w_q2, NULL, NULL, b->big, S, C, C, C, C, EF_ACT_NONE, r->m->wt};
+    ef_linear_args q2 = {b->n, tb->w_q2, NULL, NULL, b->big, S, C, C, C, C, EF_ACT_NONE, r->m->wt, NULL};
     ef_kernels_linear(k, pool, &q2);
-    ef_linear_args kv = {r->ctx, tb->w_kv2, NULL, NULL, b->kv, T, 2 * C, Dctx, Dctx, 2 * C, EF_ACT_NONE, r->m->wt};
+    ef_linear_args kv = {r->ctx, tb->w_kv2, NULL, NULL, b->kv, T, 2 * C, Dctx, Dctx, 2 * C, EF_ACT_NONE, r->m->wt, NULL};
     ef_kernels_linear(k, pool, &kv);
     ef_attention_args ca = {b->big, b->kv, b->kv + C, b->n, S, T, heads, Dh, C, 2 * C, 2 * C, C, scale, 0};
     ef_kernels_attention(k, pool, &ca);
-    ef_linear_args o2 = {b->n, tb->w_o2, tb->b_o2, b->tok, b->tok, S, C, C, C, C, EF_ACT_NONE, r->m->wt};
+    ef_linear_args o2 = {b->n, tb->w_o2, tb->b_o2, b->tok, b->tok, S, C, C, C, C, EF_ACT_NONE, r->m->wt, NULL};
     ef_kernels_linear(k, pool, &o2);
 
     /* feed-forward, R token rows at a time: tok += ff2(geglu(ff1(norm3(tok)))) */
@@ -109,11 +109,11 @@ static void tblock_run(unet_run *r, const unet_tblock *tb, const attn_bufs *b, i
     for (int64_t r0 = 0; r0 < S; r0 += R) {
         int64_t rows = S - r0 < R ? S - r0 : R;
         float *tr = b->tok + r0 * C;   /* (rows, C) */
-        ef_linear_args f1 = {b->n + r0 * C, tb->w_ff1, tb->b_ff1, NULL, b->big, rows, 2 * F, C, C, 2 * F, EF_ACT_NONE, r->m->wt};
+        ef_linear_args f1 = {b->n + r0 * C, tb->w_ff1, tb->b_ff1, NULL, b->big, rows, 2 * F, C, C, 2 * F, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_linear(k, pool, &f1);
         ef_geglu_args gg = {b->big, b->big, rows, F, 2 * F, 2 * F};   /* in place: value half of each row */
         ef_kernels_geglu(k, pool, &gg);
-        ef_linear_args f2 = {b->big, tb->w_ff2, tb->b_ff2, tr, tr, rows, C, F, 2 * F, C, EF_ACT_NONE, r->m->wt};
+        ef_linear_args f2 = {b->big, tb->w_ff2, tb->b_ff2, tr, tr, rows, C, F, 2 * F, C, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_linear(k, pool, &f2);
     }
 }
@@ -135,11 +135,11 @@ void ef_unet_attn_run(unet_run *r, const unet_attn *ab, float *x, int64_t H, int
         ef_kernels_group_norm(k, r->pool, &gn);
         ef_transpose_args t_in = {b.big, NULL, b.n, C, S};
         ef_kernels_transpose(k, r->pool, &t_in);
-        ef_linear_args pin = {b.n, ab->proj_in_w, ab->proj_in_b, NULL, b.tok, S, C, C, C, C, EF_ACT_NONE, r->m->wt};
+        ef_linear_args pin = {b.n, ab->proj_in_w, ab->proj_in_b, NULL, b.tok, S, C, C, C, C, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_linear(k, r->pool, &pin);
         for (int j = 0; j < ab->n_blocks; j++) tblock_run(r, &ab->blocks[j], &b, S, C, ab->heads);
         /* x (C, S) += proj_out(tok)^T */
-        ef_linear_args pout = {b.tok, ab->proj_out_w, ab->proj_out_b, NULL, b.n, S, C, C, C, C, EF_ACT_NONE, r->m->wt};
+        ef_linear_args pout = {b.tok, ab->proj_out_w, ab->proj_out_b, NULL, b.n, S, C, C, C, C, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_linear(k, r->pool, &pout);
         ef_transpose_args t_out = {b.n, x, x, S, C};
         ef_kernels_transpose(k, r->pool, &t_out);

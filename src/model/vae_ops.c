@@ -80,14 +80,14 @@ void ef_vae_op_attention(const vae_ctx *c, const vae_attn *a, int64_t G, float *
     const int64_t C = a->c, S = H * W;
     ef_vae_op_group_norm(c, &a->gn, G, VAE_EPS, EF_ACT_NONE, x, S, t0);          /* t0 (C, S) */
     transpose(c, t0, C, S, 0, t1);                                              /* t1 (S, C) */
-    ef_linear_args qkv = {t1, a->w_qkv, a->b_qkv, NULL, t0, S, 3 * C, C, C, 3 * C, EF_ACT_NONE, EF_W_F32};
+    ef_linear_args qkv = {t1, a->w_qkv, a->b_qkv, NULL, t0, S, 3 * C, C, C, 3 * C, EF_ACT_NONE, EF_W_F32, NULL};
     ef_kernels_linear(c->k, c->pool, &qkv);                                     /* t0 (S, 3C) */
     ef_attention_args at = {
         t0, t0 + C, t0 + 2 * C, t1,
         S, S, 1, C, 3 * C, 3 * C, 3 * C, C, (float)(1.0 / sqrt((double)C)), 0,
     };
     ef_kernels_attention(c->k, c->pool, &at);                                   /* t1 (S, C) */
-    ef_linear_args o = {t1, a->w_o, a->b_o, NULL, t0, S, C, C, C, C, EF_ACT_NONE, EF_W_F32};
+    ef_linear_args o = {t1, a->w_o, a->b_o, NULL, t0, S, C, C, C, C, EF_ACT_NONE, EF_W_F32, NULL};
     ef_kernels_linear(c->k, c->pool, &o);                                       /* t0 (S, C) */
     transpose(c, t0, S, C, 1, x);                                               /* x (C, S) += t0^T */
 }

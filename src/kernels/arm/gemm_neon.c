@@ -18,40 +18,39 @@
 /* An empty asm with a memory clobber: loads written after it are not hoisted above it. */
 static inline __attribute__((always_inline)) void load_fence(void) { __asm__ volatile("" ::: "memory"); }
 
-/* c (6, 16), row stride ldc, [+]= a (6 rows, row stride lda, kc floats) . bp (kc, 16).
+/* c (6, 16), row stride ldc, [+]= ap (packed: ap[k * 6 + i]) . bp (kc, 16).
 ** Per k, the A value of row i + 1 is loaded while row i's FMAs run, and no earlier:
 ** left alone, GCC hoists all six A loads to the top of the iteration, which needs
 ** 24 + 4 + 6 = 34 registers and spills three accumulators to the stack every k. */
-static void ukernel_6x16(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
-                         int accumulate) {
+static void ukernel_6x16(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate,
+                         const float *bias) {
     float32x4_t c00 = vdupq_n_f32(0.0f), c01 = c00, c02 = c00, c03 = c00;
     float32x4_t c10 = c00, c11 = c00, c12 = c00, c13 = c00;
     float32x4_t c20 = c00, c21 = c00, c22 = c00, c23 = c00;
     float32x4_t c30 = c00, c31 = c00, c32 = c00, c33 = c00;
     float32x4_t c40 = c00, c41 = c00, c42 = c00, c43 = c00;
     float32x4_t c50 = c00, c51 = c00, c52 = c00, c53 = c00;
-    const float *a0 = a, *a1 = a + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
-    for (int64_t k = 0; k < kc; k++, bp += EF_GEMM_NR) {
+    for (int64_t k = 0; k < kc; k++, bp += EF_GEMM_NR, ap += EF_GEMM_MR) {
         const float32x4_t b0 = vld1q_f32(bp), b1 = vld1q_f32(bp + 4), b2 = vld1q_f32(bp + 8), b3 = vld1q_f32(bp + 12);
-        float t0 = a0[k], t1;
+        float t0 = ap[0], t1;
         load_fence();
-        t1 = a1[k];
+        t1 = ap[1];
         c00 = vfmaq_n_f32(c00, b0, t0); c01 = vfmaq_n_f32(c01, b1, t0);
         c02 = vfmaq_n_f32(c02, b2, t0); c03 = vfmaq_n_f32(c03, b3, t0);
         load_fence();
-        t0 = a2[k];
+        t0 = ap[2];
         c10 = vfmaq_n_f32(c10, b0, t1); c11 = vfmaq_n_f32(c11, b1, t1);
         c12 = vfmaq_n_f32(c12, b2, t1); c13 = vfmaq_n_f32(c13, b3, t1);
         load_fence();
-        t1 = a3[k];
+        t1 = ap[3];
         c20 = vfmaq_n_f32(c20, b0, t0); c21 = vfmaq_n_f32(c21, b1, t0);
         c22 = vfmaq_n_f32(c22, b2, t0); c23 = vfmaq_n_f32(c23, b3, t0);
         load_fence();
-        t0 = a4[k];
+        t0 = ap[4];
         c30 = vfmaq_n_f32(c30, b0, t1); c31 = vfmaq_n_f32(c31, b1, t1);
         c32 = vfmaq_n_f32(c32, b2, t1); c33 = vfmaq_n_f32(c33, b3, t1);
         load_fence();
-        t1 = a5[k];
+        t1 = ap[5];
         c40 = vfmaq_n_f32(c40, b0, t0); c41 = vfmaq_n_f32(c41, b1, t0);
         c42 = vfmaq_n_f32(c42, b2, t0); c43 = vfmaq_n_f32(c43, b3, t0);
         c50 = vfmaq_n_f32(c50, b0, t1); c51 = vfmaq_n_f32(c51, b1, t1);
@@ -63,6 +62,7 @@ static void ukernel_6x16(int64_t kc, const float *a, int64_t lda, const float *b
         for (int q = 0; q < 4; q++) {
             float32x4_t v = acc[4 * i + q];
             if (accumulate) v = vaddq_f32(v, vld1q_f32(c + 4 * q));
+            if (bias) v = vaddq_f32(v, vld1q_f32(bias + 4 * q));
             vst1q_f32(c + 4 * q, v);
         }
     }

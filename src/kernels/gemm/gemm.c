@@ -1,24 +1,34 @@
 /*
 ** gemm.c -- the portable half of the fast linear and conv2d kernels: thread split,
-** cache blocking, B-panel packing (W^T for linear, implicit im2col for conv) and
-** the fused epilogue. The ISA half is one micro-kernel (see gemm.h).
+** cache blocking, A-tile and B-panel packing (W^T for linear, implicit im2col for
+** conv) and the fused epilogue. The ISA half is one micro-kernel (see gemm.h).
 **
-** Loop nest for thread ith (tiles: MR rows x NR columns; a group: NB panels):
-**   for each column group g of its share
-**     for each depth block k0 (KC)
-**       pack the group's NB panels of B[k0.., g]               (64 KiB, L2)
-**       for each row tile m0 of its share
-**         for each panel: tile = A[m0.., k0..] . panel          (micro-kernel)
-**                         C[m0.., panel] (+)= tile (+ epilogue on the last block)
-** The A rows of one tile (MR x KC, 6 KiB) stay in L1 across the group's panels. Full
-** tiles of all but the last depth block accumulate in C inside the micro-kernel; the
-** last block (and edge tiles) go through a stack tile and combine().
+** Loop nest for thread ith (tiles: MR rows x NR columns; a group: NB panels), the
+** GotoBLAS/BLIS order with each operand packed once per op:
+**   for each B block of its column share (<= 4 MiB)
+**     for each depth block k0 (K in equal blocks of <= KC)
+**       pack B[k0.., block] into panels                        (scratch, L3)
+**       for each A block of its row tiles (<= 192 KiB)
+**         pack those A rows, k-major per tile                   (scratch, L2)
+**         for each group of NB panels of the B block            (<= 192 KiB, L2)
+**           for each row tile of the A block                   (A tile in L1)
+**             for each panel: C[tile, panel] (+)= A tile . panel  (micro-kernel)
+** Full tiles accumulate in C inside the micro-kernel, and the last depth block
+** finishes them there (finish_tile: bias, act, residual); edge tiles go through a
+** stack tile and combine(). Read in place instead, A's 6 strided rows per tile ran
+** the micro-kernel at 75-80% of peak and were re-gathered for every group; B panels
+** were re-packed for every row block.
 */
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/gemm/gemm.h"
 
 enum { NG = EF_GEMM_NB * EF_GEMM_NR };   /* columns per group */
+
+#define B_BLOCK_BYTES ((size_t)1 << 20)     /* packed B panels of one depth block */
+#define A_BLOCK_BYTES ((size_t)192 << 10)   /* packed A tiles of one depth block */
+#define A_ONCE_BYTES  ((size_t)4 << 20)     /* A smaller than this is packed whole, once */
 
 typedef struct gemm_job gemm_job;
 typedef void (*pack_fn)(const gemm_job *g, int64_t k0, int64_t kc, int64_t n0, int64_t nw, float *dst);
@@ -31,7 +41,7 @@ struct gemm_job {
     const float *bias_n;             /* (N): linear's bias, per column; or NULL */
     const float *bias_m;             /* (M): conv's bias, per row; or NULL */
     const float *r; int64_t ldr;     /* residual (M, N) or NULL */
-    int r_in_c;                      /* r == C and K > KC: C starts as r (act is NONE) */
+    int r_in_c;                      /* r == C: C starts as r (act is NONE) */
     ef_act act;
     pack_fn pack;
     const void *op;                  /* the op's args, for pack */
@@ -65,55 +75,171 @@ static void combine(const gemm_job *g, const float *tile, int64_t m0, int64_t mr
     }
 }
 
-/* Splits row tiles or column groups between threads, whichever divides better. */
-static void run(const gemm_job *g, int ith, int nth) {
-    const ef_gemm_ukernel_fn uk = g->isa->uk;
-    _Alignas(64) float bp[EF_GEMM_NB * EF_GEMM_KC * EF_GEMM_NR];   /* NB packed panels */
-    _Alignas(64) float tile[EF_GEMM_MR * EF_GEMM_NR];
-    _Alignas(64) float arows[EF_GEMM_MR * EF_GEMM_KC];             /* a short last row tile */
-    const int64_t mt = (g->M + EF_GEMM_MR - 1) / EF_GEMM_MR, ng = (g->N + NG - 1) / NG;
-    long t0 = 0, t1 = (long)mt, g0 = 0, g1 = (long)ng;
-    if (ng >= 8L * nth || ng >= mt) ef_split_rows((long)ng, ith, nth, &g0, &g1);
-    else ef_split_rows((long)mt, ith, nth, &t0, &t1);
-    if (t0 >= t1 || g0 >= g1) return;
+/* One row of a full tile: c[j] = act(c[j] + bm) + r[j] (r may be NULL). */
+static inline void finish_row(float *restrict c, float bm, const float *restrict r, ef_act act) {
+    float v[EF_GEMM_NR];
+    for (int j = 0; j < EF_GEMM_NR; j++) v[j] = c[j] + bm;
+    if (act == EF_ACT_RELU) for (int j = 0; j < EF_GEMM_NR; j++) v[j] = v[j] > 0.0f ? v[j] : 0.0f;
+    else if (act != EF_ACT_NONE) for (int j = 0; j < EF_GEMM_NR; j++) v[j] = ef_act_apply(act, v[j]);
+    if (r) for (int j = 0; j < EF_GEMM_NR; j++) v[j] += r[j];
+    for (int j = 0; j < EF_GEMM_NR; j++) c[j] = v[j];
+}
 
-    for (int64_t gi = g0; gi < g1; gi++) {
-        const int64_t n0g = gi * NG;
-        const int64_t npan = (g->N - n0g + EF_GEMM_NR - 1) / EF_GEMM_NR < EF_GEMM_NB
-                                 ? (g->N - n0g + EF_GEMM_NR - 1) / EF_GEMM_NR : EF_GEMM_NB;
-        for (int64_t k0 = 0; k0 < g->K; k0 += EF_GEMM_KC) {
-            const int64_t kc = g->K - k0 < EF_GEMM_KC ? g->K - k0 : EF_GEMM_KC;
-            const int first = k0 == 0, last = k0 + kc == g->K;
-            for (int64_t p = 0; p < npan; p++) {
-                int64_t n0 = n0g + p * EF_GEMM_NR, nw = g->N - n0 < EF_GEMM_NR ? g->N - n0 : EF_GEMM_NR;
-                g->pack(g, k0, kc, n0, nw, bp + p * EF_GEMM_KC * EF_GEMM_NR);
-            }
-            for (int64_t t = t0; t < t1; t++) {
-                const int64_t m0 = t * EF_GEMM_MR, mr = g->M - m0 < EF_GEMM_MR ? g->M - m0 : EF_GEMM_MR;
-                const float *ap = (const float *)g->A + m0 * g->lda + k0;
-                int64_t lda = g->lda;
-                if (mr < EF_GEMM_MR || g->at != EF_W_F32) {   /* widen/copy the rows there are; zeros for the rest */
-                    memset(arows, 0, sizeof arows);
-                    for (int64_t i = 0; i < mr; i++) {
-                        if (g->at == EF_W_F32) memcpy(arows + i * kc, ap + i * g->lda, (size_t)kc * sizeof *ap);
-                        else g->isa->wrow(g->A, g->at, g->M, g->K, m0 + i, k0, kc, arows + i * kc);   /* lda == K */
-                    }
-                    ap = arows;
-                    lda = kc;
-                }
-                for (int64_t p = 0; p < npan; p++) {
-                    int64_t n0 = n0g + p * EF_GEMM_NR, nw = g->N - n0 < EF_GEMM_NR ? g->N - n0 : EF_GEMM_NR;
-                    const float *bpp = bp + p * EF_GEMM_KC * EF_GEMM_NR;
-                    if (!last && mr == EF_GEMM_MR && nw == EF_GEMM_NR) {   /* straight into C */
-                        uk(kc, ap, lda, bpp, g->C + m0 * g->ldc + n0, g->ldc, !first || g->r_in_c);
-                    } else {
-                        uk(kc, ap, lda, bpp, tile, EF_GEMM_NR, 0);
-                        combine(g, tile, m0, mr, n0, nw, first, last);
-                    }
-                }
+/* The rest of the last depth block's epilogue on a full (MR, NR) tile summed into C
+** with its bias_n (the micro-kernel adds that): bias_m, act, residual. */
+static void finish_tile(const gemm_job *g, int64_t m0, int64_t n0) {
+    if (!g->bias_m && g->act == EF_ACT_NONE && (!g->r || g->r_in_c)) return;
+    for (int64_t i = 0; i < EF_GEMM_MR; i++) {
+        const float *r = g->r && !g->r_in_c ? g->r + (m0 + i) * g->ldr + n0 : NULL;
+        finish_row(g->C + (m0 + i) * g->ldc + n0, g->bias_m ? g->bias_m[m0 + i] : 0.0f, r, g->act);
+    }
+}
+
+/* ap[k * MR + i] = A[m0 + i][k0 + k] for k < kc; rows past mr are zero. Narrow A rows
+** (conv weights) are widened into wide (MR x KC) first. */
+static void pack_a(const gemm_job *g, int64_t m0, int64_t mr, int64_t k0, int64_t kc, float *wide, float *ap) {
+    const float *rows[EF_GEMM_MR];
+    for (int64_t i = 0; i < mr; i++) {
+        if (g->at == EF_W_F32) {
+            rows[i] = (const float *)g->A + (m0 + i) * g->lda + k0;
+        } else {
+            g->isa->wrow(g->A, g->at, g->M, g->K, m0 + i, k0, kc, wide + i * kc);   /* lda == K */
+            rows[i] = wide + i * kc;
+        }
+    }
+    if (mr == EF_GEMM_MR) {
+        const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4], *r5 = rows[5];
+        for (int64_t k = 0; k < kc; k++, ap += EF_GEMM_MR) {
+            ap[0] = r0[k]; ap[1] = r1[k]; ap[2] = r2[k]; ap[3] = r3[k]; ap[4] = r4[k]; ap[5] = r5[k];
+        }
+        return;
+    }
+    for (int64_t k = 0; k < kc; k++)
+        for (int64_t i = 0; i < EF_GEMM_MR; i++) ap[k * EF_GEMM_MR + i] = i < mr ? rows[i][k] : 0.0f;
+}
+
+/* The depth of K's blocks: K split into equal blocks of at most KC (640 = 2 x 320,
+** not 384 + 256: a short last block pays the C round trip for few FMAs). */
+static int64_t depth_block(int64_t K) {
+    const int64_t nb = (K + EF_GEMM_KC - 1) / EF_GEMM_KC;
+    return nb > 1 ? (K + nb - 1) / nb : K;
+}
+
+/* The product for row tiles [t0, t1) and panels [p0, p1) (panel = NR columns), with
+** its blocks' scratch: bblk for B (kb x pb panels), ablk for A (tb tiles x ka, ka = K
+** when a_once, else kb). */
+typedef struct gemm_share {
+    int64_t t0, t1, p0, p1;
+    int64_t kb, pb, tb;
+    int a_once;          /* A packed whole, once, up front (one A block of all K) */
+    float *bblk, *ablk;
+} gemm_share;
+
+/* A tiles [tb0, tb1) at depth block [k0, k0 + kc) into ablk (tile stride ka floats x MR). */
+static void pack_a_block(const gemm_job *g, const gemm_share *s, int64_t tb0, int64_t tb1, int64_t k0, int64_t kc,
+                         int64_t ka) {
+    _Alignas(64) float wide[EF_GEMM_MR * EF_GEMM_KC];   /* a narrow A tile widened */
+    for (int64_t t = tb0; t < tb1; t++) {
+        const int64_t m0 = t * EF_GEMM_MR, mr = g->M - m0 < EF_GEMM_MR ? g->M - m0 : EF_GEMM_MR;
+        pack_a(g, m0, mr, k0, kc, wide, s->ablk + (t - tb0) * EF_GEMM_MR * ka + (s->a_once ? k0 * EF_GEMM_MR : 0));
+    }
+}
+
+/* C[tiles [tb0, tb1), panels [q0, q1)] (+)= A . B at depth block [k0, k0 + kc): ap0 is
+** tile tb0's packed depth block (tiles ka x MR floats apart), bp0 panel q0's. */
+static void multiply(const gemm_job *g, int64_t tb0, int64_t tb1, const float *ap0, int64_t ka, int64_t q0, int64_t q1,
+                     const float *bp0, int64_t k0, int64_t kc) {
+    const ef_gemm_ukernel_fn uk = g->isa->uk;
+    _Alignas(64) float tile[EF_GEMM_MR * EF_GEMM_NR];
+    const int first = k0 == 0, last = k0 + kc == g->K;
+    for (int64_t t = tb0; t < tb1; t++) {
+        const int64_t m0 = t * EF_GEMM_MR, mr = g->M - m0 < EF_GEMM_MR ? g->M - m0 : EF_GEMM_MR;
+        const float *ap = ap0 + (t - tb0) * EF_GEMM_MR * ka;
+        for (int64_t p = q0; p < q1; p++) {
+            const int64_t n0 = p * EF_GEMM_NR, nw = g->N - n0 < EF_GEMM_NR ? g->N - n0 : EF_GEMM_NR;
+            const float *bp = bp0 + (p - q0) * kc * EF_GEMM_NR;
+            if (mr == EF_GEMM_MR && nw == EF_GEMM_NR) {   /* straight into C */
+                float *c = g->C + m0 * g->ldc + n0;
+                for (int i = 0; i < EF_GEMM_MR; i++) __builtin_prefetch(c + i * g->ldc, 1);   /* here by the stores */
+                uk(kc, ap, bp, c, g->ldc, !first || g->r_in_c, last && g->bias_n ? g->bias_n + n0 : NULL);
+                if (last) finish_tile(g, m0, n0);
+            } else {
+                uk(kc, ap, bp, tile, EF_GEMM_NR, 0, NULL);
+                combine(g, tile, m0, mr, n0, nw, first, last);
             }
         }
     }
+}
+
+static void run_share(const gemm_job *g, const gemm_share *s) {
+    const int64_t ka = s->a_once ? g->K : s->kb;
+    if (s->a_once)
+        for (int64_t k0 = 0; k0 < g->K; k0 += s->kb) pack_a_block(g, s, s->t0, s->t1, k0, g->K - k0 < s->kb ? g->K - k0 : s->kb, ka);
+    for (int64_t pb0 = s->p0; pb0 < s->p1; pb0 += s->pb) {
+        const int64_t pb1 = pb0 + s->pb < s->p1 ? pb0 + s->pb : s->p1;
+        for (int64_t k0 = 0; k0 < g->K; k0 += s->kb) {
+            const int64_t kc = g->K - k0 < s->kb ? g->K - k0 : s->kb;
+            for (int64_t p = pb0; p < pb1; p++) {   /* panels kc x NR apart */
+                const int64_t n0 = p * EF_GEMM_NR, nw = g->N - n0 < EF_GEMM_NR ? g->N - n0 : EF_GEMM_NR;
+                g->pack(g, k0, kc, n0, nw, s->bblk + (p - pb0) * kc * EF_GEMM_NR);
+            }
+            for (int64_t tb0 = s->t0; tb0 < s->t1; tb0 += s->tb) {
+                const int64_t tb1 = tb0 + s->tb < s->t1 ? tb0 + s->tb : s->t1;
+                if (!s->a_once) pack_a_block(g, s, tb0, tb1, k0, kc, ka);
+                const float *ap0 = s->ablk + (s->a_once ? k0 * EF_GEMM_MR : 0);
+                for (int64_t q0 = pb0; q0 < pb1; q0 += EF_GEMM_NB)   /* a group of panels, in L2 */
+                    multiply(g, tb0, tb1, ap0, ka, q0, q0 + EF_GEMM_NB < pb1 ? q0 + EF_GEMM_NB : pb1,
+                             s->bblk + (q0 - pb0) * kc * EF_GEMM_NR, k0, kc);
+            }
+        }
+    }
+}
+
+/* Thread ith's share: row tiles or panels, whichever divides better (panels in whole
+** groups). Returns 0, or -1 when there is no memory for the packed blocks (nothing
+** written). */
+static int run(const gemm_job *g, ef_pool *pool, int ith, int nth) {
+    const int64_t mt = (g->M + EF_GEMM_MR - 1) / EF_GEMM_MR, np = (g->N + EF_GEMM_NR - 1) / EF_GEMM_NR;
+    const int64_t ng = (np + EF_GEMM_NB - 1) / EF_GEMM_NB;
+    gemm_share s = {.t0 = 0, .t1 = mt, .p0 = 0, .p1 = np, .kb = depth_block(g->K)};
+    long a0, a1;
+    if (ng >= 8L * nth || ng >= mt) {
+        ef_split_rows((long)ng, ith, nth, &a0, &a1);
+        s.p0 = a0 * EF_GEMM_NB;
+        s.p1 = a1 * EF_GEMM_NB < np ? a1 * EF_GEMM_NB : np;
+    } else {
+        ef_split_rows((long)mt, ith, nth, &a0, &a1);
+        s.t0 = a0;
+        s.t1 = a1;
+    }
+    if (s.t0 >= s.t1 || s.p0 >= s.p1) return 0;
+
+    /* A whole when small: packed once, and B a group at a time (L2), each panel used by
+    ** every tile. Else blocks: B (<= 4 MiB) packed once per depth block, reused by
+    ** every A block (<= 192 KiB, packed per B block and depth block). */
+    const size_t panel = (size_t)s.kb * EF_GEMM_NR * sizeof(float), atile = (size_t)s.kb * EF_GEMM_MR * sizeof(float);
+    const size_t a_all = (size_t)(s.t1 - s.t0) * EF_GEMM_MR * (size_t)g->K * sizeof(float);
+    s.a_once = a_all <= A_ONCE_BYTES;
+    if (s.a_once) {
+        s.tb = s.t1 - s.t0;
+        s.pb = EF_GEMM_NB;
+    } else {
+        s.tb = (int64_t)(A_BLOCK_BYTES / atile);
+        s.pb = (int64_t)(B_BLOCK_BYTES / panel) / EF_GEMM_NB * EF_GEMM_NB;   /* whole groups */
+        if (s.tb < 1) s.tb = 1;
+        if (s.pb < EF_GEMM_NB) s.pb = EF_GEMM_NB;
+    }
+    if (s.pb > s.p1 - s.p0) s.pb = s.p1 - s.p0;
+    if (s.tb > s.t1 - s.t0) s.tb = s.t1 - s.t0;
+    const size_t bbytes = (size_t)s.pb * panel, bytes = bbytes + (s.a_once ? a_all : (size_t)s.tb * atile);
+    float *own = NULL;
+    s.bblk = ef_pool_scratch(pool, ith, bytes);
+    if (!s.bblk) s.bblk = own = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!s.bblk) return -1;
+    s.ablk = s.bblk + bbytes / sizeof(float);
+    run_share(g, &s);
+    free(own);
+    return 0;
 }
 
 /* ---- linear: B = W^T ----------------------------------------------------------- */
@@ -138,7 +264,7 @@ static void pack_linear(const gemm_job *g, int64_t k0, int64_t kc, int64_t n0, i
 }
 
 void ef_gemm_linear(const ef_linear_args *a, int ith, int nth, const ef_gemm_isa *isa) {
-    int r_in_c = a->r == a->y && a->K > EF_GEMM_KC;
+    int r_in_c = a->r == a->y;
     if (r_in_c && a->act != EF_ACT_NONE) {   /* act before an in-place residual: never used */
         ef_k_linear_f32__ref(a, ith, nth);
         return;
@@ -148,7 +274,7 @@ void ef_gemm_linear(const ef_linear_args *a, int ith, int nth, const ef_gemm_isa
         .bias_n = a->b, .r = a->r, .ldr = a->ldy, .r_in_c = r_in_c, .act = a->act,
         .pack = pack_linear, .op = a, .isa = isa,
     };
-    run(&g, ith, nth);
+    if (run(&g, a->pool, ith, nth) != 0) ef_k_linear_f32__ref(a, ith, nth);   /* out of memory */
 }
 
 /* ---- conv2d: B = im2col(x), packed panel by panel ------------------------------ */
@@ -206,7 +332,7 @@ static void pack_conv(const gemm_job *g, int64_t k0, int64_t kc, int64_t n0, int
 
 void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, const ef_gemm_isa *isa) {
     const int64_t K = a->Cin * a->KH * a->KW;
-    int r_in_c = a->r == a->y && K > EF_GEMM_KC;
+    int r_in_c = a->r == a->y;
     if (r_in_c && a->act != EF_ACT_NONE) {
         ef_k_conv2d_f32__ref(a, ith, nth);
         return;
@@ -216,7 +342,7 @@ void ef_gemm_conv2d(const ef_conv2d_args *a, int ith, int nth, const ef_gemm_isa
         .ldc = a->Ho * a->Wo, .bias_m = a->b, .r = a->r, .ldr = a->Ho * a->Wo, .r_in_c = r_in_c, .act = a->act,
         .pack = pack_conv, .op = a, .isa = isa,
     };
-    run(&g, ith, nth);
+    if (run(&g, a->pool, ith, nth) != 0) ef_k_conv2d_f32__ref(a, ith, nth);   /* out of memory */
 }
 
 int ef_winograd_applies(const ef_conv2d_args *a) {
@@ -227,15 +353,18 @@ int ef_winograd_applies(const ef_conv2d_args *a) {
 
 /* ---- the portable micro-kernel --------------------------------------------------- */
 
-void ef_gemm_ukernel_c(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
-                       int accumulate) {
+void ef_gemm_ukernel_c(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate,
+                       const float *bias) {
     float acc[EF_GEMM_MR][EF_GEMM_NR];
     memset(acc, 0, sizeof acc);
     for (int64_t k = 0; k < kc; k++)
         for (int i = 0; i < EF_GEMM_MR; i++) {
-            float av = a[i * lda + k];
+            float av = ap[k * EF_GEMM_MR + i];
             for (int j = 0; j < EF_GEMM_NR; j++) acc[i][j] += av * bp[k * EF_GEMM_NR + j];
         }
     for (int i = 0; i < EF_GEMM_MR; i++)
-        for (int j = 0; j < EF_GEMM_NR; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+        for (int j = 0; j < EF_GEMM_NR; j++) {
+            float v = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+            c[i * ldc + j] = bias ? v + bias[j] : v;
+        }
 }

@@ -10,8 +10,8 @@
 ** Winograd domain:
 **   M[xi] (Cout, tiles) = U[xi] (Cout, Cin) . V[xi] (Cin, tiles),
 **   U = weights transformed, V = input windows transformed,
-** each run by the micro-kernel with U rows as its A (read in place) and V written
-** straight into packed panels (16 tiles wide) as its B.
+** each run by the micro-kernel with U written straight into packed A tiles and V into
+** packed panels (16 tiles wide) as its B.
 **
 ** Thread ith owns a block of output channels x tiles (tiles are split when there are
 ** plenty, else channels). Loop nest, with scratch bounded per thread (<= ~15 MiB, the
@@ -43,7 +43,7 @@
 enum {
     WL      = EF_GEMM_NR,   /* tiles per panel (lanes of every transform) */
     WXI     = 36,           /* Winograd domain positions (6 x 6) */
-    WKC     = EF_GEMM_KC,   /* input channels per depth block */
+    WKC     = 256,          /* input channels per depth block */
     WCB     = 48,           /* output channels per weight-transform block (8 row tiles) */
     WTS_MAX = 128,          /* tiles per super-block (8 panels) */
 };
@@ -214,8 +214,9 @@ static void input_pass(const wino *w, int64_t t0, int64_t nt, int64_t k0, int64_
     }
 }
 
-/* U[xi][row][kk] for output channels [cb0, cb0 + cbn) (rows up to cbr are zero) and
-** input channels [k0, k0 + kc). */
+/* U[xi] for output channels [cb0, cb0 + cbn) (rows up to cbr are zero) and input
+** channels [k0, k0 + kc), as the micro-kernel's packed A tiles: row tile rt = row / MR
+** at U[xi] + rt * MR * kc, element (row, kk) at [kk * MR + row % MR]. */
 static void weight_pass(const wino *w, int64_t cb0, int64_t cbn, int64_t cbr, int64_t k0, int64_t kc) {
     const ef_conv2d_args *a = w->a;
     const int64_t K = a->Cin * 9;
@@ -238,9 +239,9 @@ static void weight_pass(const wino *w, int64_t cb0, int64_t cbn, int64_t cbr, in
                     for (int l = 0; l < WL; l++) f[k][l] = row < cbn && l < nl ? g[(kk0 + l) * 9 + k] : 0.0f;
             }
             weight_tf(f, u);
-            float *dst = w->U + row * kc + kk0;   /* U[xi] is (cbr, kc) */
-            if (nl == WL) for (int xi = 0; xi < WXI; xi++) memcpy(dst + xi * cbr * kc, u[xi], sizeof u[xi]);
-            else for (int xi = 0; xi < WXI; xi++) memcpy(dst + xi * cbr * kc, u[xi], (size_t)nl * sizeof(float));
+            float *dst = w->U + (row / EF_GEMM_MR * kc + kk0) * EF_GEMM_MR + row % EF_GEMM_MR;
+            for (int xi = 0; xi < WXI; xi++)
+                for (int64_t l = 0; l < nl; l++) dst[xi * cbr * kc + l * EF_GEMM_MR] = u[xi][l];
         }
     }
 }
@@ -307,8 +308,8 @@ static void super_block(const wino *w, int64_t t0, int64_t nt) {
             for (int xi = 0; xi < WXI; xi++)
                 for (int64_t r = 0; r < cbr; r += EF_GEMM_MR)
                     for (int64_t p = 0; p < np; p++)
-                        w->isa->uk(kc, w->U + (xi * cbr + r) * kc, kc, w->V + (xi * np + p) * kc * WL,
-                                   w->M + (xi * w->mrows + cb0 - w->c0 + r) * w->ts + p * WL, w->ts, k0 > 0);
+                        w->isa->uk(kc, w->U + (xi * cbr + r) * kc, w->V + (xi * np + p) * kc * WL,
+                                   w->M + (xi * w->mrows + cb0 - w->c0 + r) * w->ts + p * WL, w->ts, k0 > 0, NULL);
         }
     }
     output_pass(w, t0, nt);

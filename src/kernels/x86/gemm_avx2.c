@@ -3,8 +3,8 @@
 ** and the linear and conv2d kernels built on it.
 **
 ** 6 x 16 tile: 12 ymm accumulators, 2 ymm for the panel row, 1 for the broadcast A
-** value (15 of 16 registers); per k: 2 loads, 6 broadcasts (one from each A row),
-** 12 FMAs. Each accumulator
+** value (15 of 16 registers); per k: 2 loads, 6 broadcasts (from one 24-byte group of
+** the packed A tile), 12 FMAs. Each accumulator
 ** sums its k in order with FMA, so the result is independent of the thread split.
 */
 #include <immintrin.h>
@@ -14,18 +14,18 @@
 #include "kernels/x86/vmath_avx2.h"
 #include "kernels/gemm/winograd_impl.h"   /* compiled here, for this ISA */
 
-static void ukernel_6x16(int64_t kc, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc, int accumulate) {
+static void ukernel_6x16(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int accumulate,
+                         const float *bias) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    const float *a0 = a, *a1 = a + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
-    for (int64_t k = 0; k < kc; k++, bp += EF_GEMM_NR) {
+    for (int64_t k = 0; k < kc; k++, bp += EF_GEMM_NR, ap += EF_GEMM_MR) {
         __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8), t;
-        t = _mm256_broadcast_ss(a0 + k); c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01);
-        t = _mm256_broadcast_ss(a1 + k); c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11);
-        t = _mm256_broadcast_ss(a2 + k); c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21);
-        t = _mm256_broadcast_ss(a3 + k); c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31);
-        t = _mm256_broadcast_ss(a4 + k); c40 = _mm256_fmadd_ps(t, b0, c40); c41 = _mm256_fmadd_ps(t, b1, c41);
-        t = _mm256_broadcast_ss(a5 + k); c50 = _mm256_fmadd_ps(t, b0, c50); c51 = _mm256_fmadd_ps(t, b1, c51);
+        t = _mm256_broadcast_ss(ap + 0); c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01);
+        t = _mm256_broadcast_ss(ap + 1); c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11);
+        t = _mm256_broadcast_ss(ap + 2); c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21);
+        t = _mm256_broadcast_ss(ap + 3); c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31);
+        t = _mm256_broadcast_ss(ap + 4); c40 = _mm256_fmadd_ps(t, b0, c40); c41 = _mm256_fmadd_ps(t, b1, c41);
+        t = _mm256_broadcast_ss(ap + 5); c50 = _mm256_fmadd_ps(t, b0, c50); c51 = _mm256_fmadd_ps(t, b1, c51);
     }
     __m256 acc[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
     for (int i = 0; i < EF_GEMM_MR; i++, c += ldc) {
@@ -33,6 +33,10 @@ static void ukernel_6x16(int64_t kc, const float *a, int64_t lda, const float *b
         if (accumulate) {
             v0 = _mm256_add_ps(v0, _mm256_loadu_ps(c));
             v1 = _mm256_add_ps(v1, _mm256_loadu_ps(c + 8));
+        }
+        if (bias) {
+            v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
+            v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias + 8));
         }
         _mm256_storeu_ps(c, v0);
         _mm256_storeu_ps(c + 8, v1);
@@ -85,9 +89,15 @@ static void pack_wt_avx2(const void *w, ef_wtype t, int64_t N, int64_t K, int64_
         src = rows;
         lds = kc;
     }
+    /* the next panel's rows (W's next NR rows, same k range), a cache line per row per
+    ** 16 k: fetched while this one is transposed, they are in cache for the next call */
+    const float *next = t == EF_W_F32 && n0 + 2 * EF_GEMM_NR <= N ? src + EF_GEMM_NR * lds : NULL;
     int64_t k = 0;
-    for (; k + 8 <= kc; k += 8)
+    for (; k + 8 <= kc; k += 8) {
+        if (next && k % 16 == 0)
+            for (int j = 0; j < EF_GEMM_NR; j++) _mm_prefetch((const char *)(next + j * lds + k), _MM_HINT_T0);
         for (int h = 0; h < EF_GEMM_NR; h += 8) ef_v8_transpose_8x8(src + h * lds + k, lds, dst + k * EF_GEMM_NR + h, EF_GEMM_NR);
+    }
     for (; k < kc; k++)
         for (int j = 0; j < EF_GEMM_NR; j++) dst[k * EF_GEMM_NR + j] = src[j * lds + k];
 }
