@@ -141,7 +141,7 @@ typedef struct wino {
     int64_t mrows;      /* M rows: c1 - c0 rounded up to a row tile */
     int64_t ts;         /* tiles per super-block (a multiple of WL) */
     float *V, *U, *M;   /* 36 x WKC x ts, 36 x WCB x WKC, 36 x mrows x ts */
-    float *wrow;        /* one widened filter row slice: WKC * 9 */
+    float *wrow;        /* a row tile's widened filter slices: MR x WKC * 9 */
 } wino;
 
 /* Lanes [l, l + run) of a panel whose tiles lie in one tile row: the length of the run
@@ -220,28 +220,39 @@ static void input_pass(const wino *w, int64_t t0, int64_t nt, int64_t k0, int64_
 static void weight_pass(const wino *w, int64_t cb0, int64_t cbn, int64_t cbr, int64_t k0, int64_t kc) {
     const ef_conv2d_args *a = w->a;
     const int64_t K = a->Cin * 9;
-    for (int64_t row = 0; row < cbr; row++) {
-        const float *g = w->wrow;
-        if (row < cbn) {
-            if (a->wt == EF_W_F32) g = (const float *)a->w + (cb0 + row) * K + k0 * 9;
-            else w->isa->wrow(a->w, a->wt, a->Cout, K, cb0 + row, k0 * 9, kc * 9, w->wrow);
+    for (int64_t r0 = 0; r0 < cbr; r0 += EF_GEMM_MR) {   /* one row tile: MR output channels */
+        const float *g[EF_GEMM_MR];   /* each row's filters for input channels [k0, k0 + kc) */
+        for (int i = 0; i < EF_GEMM_MR; i++) {
+            const int64_t row = r0 + i;
+            g[i] = NULL;
+            if (row >= cbn) continue;
+            if (a->wt == EF_W_F32) {
+                g[i] = (const float *)a->w + (cb0 + row) * K + k0 * 9;
+            } else {
+                float *wr = w->wrow + (size_t)i * WKC * 9;
+                w->isa->wrow(a->w, a->wt, a->Cout, K, cb0 + row, k0 * 9, kc * 9, wr);
+                g[i] = wr;
+            }
         }
         for (int64_t kk0 = 0; kk0 < kc; kk0 += WL) {
             const int64_t nl = kc - kk0 < WL ? kc - kk0 : WL;
-            _Alignas(32) float f[9][WL];
-            _Alignas(32) float u[WXI][WL];
-            if (row < cbn && nl == WL) {
-                const float *gk = g + kk0 * 9;
-                for (int k = 0; k < 9; k++)
-                    for (int l = 0; l < WL; l++) f[k][l] = gk[l * 9 + k];
-            } else {
-                for (int k = 0; k < 9; k++)
-                    for (int l = 0; l < WL; l++) f[k][l] = row < cbn && l < nl ? g[(kk0 + l) * 9 + k] : 0.0f;
+            _Alignas(32) float u[EF_GEMM_MR][WXI][WL];
+            for (int i = 0; i < EF_GEMM_MR; i++) {
+                _Alignas(32) float f[9][WL];
+                if (g[i] && nl == WL) {
+                    const float *gk = g[i] + kk0 * 9;
+                    for (int k = 0; k < 9; k++)
+                        for (int l = 0; l < WL; l++) f[k][l] = gk[l * 9 + k];
+                } else {
+                    for (int k = 0; k < 9; k++)
+                        for (int l = 0; l < WL; l++) f[k][l] = g[i] && l < nl ? g[i][(kk0 + l) * 9 + k] : 0.0f;
+                }
+                weight_tf(f, u[i]);
             }
-            weight_tf(f, u);
-            float *dst = w->U + (row / EF_GEMM_MR * kc + kk0) * EF_GEMM_MR + row % EF_GEMM_MR;
-            for (int xi = 0; xi < WXI; xi++)
-                for (int64_t l = 0; l < nl; l++) dst[xi * cbr * kc + l * EF_GEMM_MR] = u[xi][l];
+            float *dst = w->U + (r0 * kc + kk0 * EF_GEMM_MR);   /* U[xi] tile r0 / MR, depth kk0 */
+            for (int xi = 0; xi < WXI; xi++, dst += cbr * kc)
+                for (int64_t l = 0; l < nl; l++)
+                    for (int i = 0; i < EF_GEMM_MR; i++) dst[l * EF_GEMM_MR + i] = u[i][xi][l];
         }
     }
 }
@@ -368,7 +379,7 @@ static void winograd_conv2d(const ef_conv2d_args *a, int ith, int nth, const ef_
     /* V, U, M and the row buffer in one block, each part a multiple of 16 floats: the
     ** pool's scratch for this thread (kept between calls), else a block of our own */
     const size_t nv = (size_t)WXI * WKC * (size_t)w.ts, nu = (size_t)WXI * WCB * WKC;
-    const size_t nm = (size_t)WXI * (size_t)w.mrows * (size_t)w.ts, nr = (size_t)WKC * 9;
+    const size_t nm = (size_t)WXI * (size_t)w.mrows * (size_t)w.ts, nr = (size_t)EF_GEMM_MR * WKC * 9;
     const size_t bytes = (nv + nu + nm + nr) * sizeof(float);
     float *scratch = ef_pool_scratch(a->pool, ith, bytes), *own = NULL;
     if (!scratch) scratch = own = aligned_alloc(64, bytes);
