@@ -83,22 +83,22 @@ static void pack_v(const float *v, int64_t ldv, int64_t nk, int64_t Dh, float *v
     }
 }
 
-/* s[r][0..NR) = scale * (q[r] . panel keys), 4 rows; s rows have stride BC_MAX. The
-** caller passes scale * log2(e): scores in log2 units, for ef_v8_exp2. */
-static void qk_4x24(const float *const q[MR], const float *kp /* (Dh, NR) */, int64_t Dh, float scale,
-                    float *s) {
+/* s[r][0..NR) = scale * (q[r] . panel keys), 4 rows; s rows have stride BC_MAX. qp is
+** the 4 query rows interleaved, qp[d * MR + r] = q[r][d] (pack_q: the 4 broadcasts of a
+** d from one cache line, not 4 rows 3C apart). The caller passes scale * log2(e):
+** scores in log2 units, for ef_v8_exp2. */
+static void qk_4x24(const float *qp, const float *kp /* (Dh, NR) */, int64_t Dh, float scale, float *s) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
     __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
-    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
-    for (int64_t d = 0; d < Dh; d++, kp += NR) {
+    for (int64_t d = 0; d < Dh; d++, kp += NR, qp += MR) {
         __m256 b0 = _mm256_load_ps(kp), b1 = _mm256_load_ps(kp + 8), b2 = _mm256_load_ps(kp + 16), t;
-        t = _mm256_broadcast_ss(q0 + d);
+        t = _mm256_broadcast_ss(qp + 0);
         c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01); c02 = _mm256_fmadd_ps(t, b2, c02);
-        t = _mm256_broadcast_ss(q1 + d);
+        t = _mm256_broadcast_ss(qp + 1);
         c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11); c12 = _mm256_fmadd_ps(t, b2, c12);
-        t = _mm256_broadcast_ss(q2 + d);
+        t = _mm256_broadcast_ss(qp + 2);
         c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21); c22 = _mm256_fmadd_ps(t, b2, c22);
-        t = _mm256_broadcast_ss(q3 + d);
+        t = _mm256_broadcast_ss(qp + 3);
         c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31); c32 = _mm256_fmadd_ps(t, b2, c32);
     }
     const __m256 sc = _mm256_set1_ps(scale);
@@ -114,16 +114,14 @@ static void qk_4x24(const float *const q[MR], const float *kp /* (Dh, NR) */, in
 }
 
 /* qk_4x24 for the first 16 or 8 keys of a panel: the last, partial panel of a tile. */
-static void qk_4x16(const float *const q[MR], const float *kp /* (Dh, NR) */, int64_t Dh, float scale,
-                    float *s) {
+static void qk_4x16(const float *qp, const float *kp /* (Dh, NR) */, int64_t Dh, float scale, float *s) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
-    for (int64_t d = 0; d < Dh; d++, kp += NR) {
+    for (int64_t d = 0; d < Dh; d++, kp += NR, qp += MR) {
         __m256 b0 = _mm256_load_ps(kp), b1 = _mm256_load_ps(kp + 8), t;
-        t = _mm256_broadcast_ss(q0 + d); c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01);
-        t = _mm256_broadcast_ss(q1 + d); c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11);
-        t = _mm256_broadcast_ss(q2 + d); c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21);
-        t = _mm256_broadcast_ss(q3 + d); c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31);
+        t = _mm256_broadcast_ss(qp + 0); c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01);
+        t = _mm256_broadcast_ss(qp + 1); c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11);
+        t = _mm256_broadcast_ss(qp + 2); c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21);
+        t = _mm256_broadcast_ss(qp + 3); c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31);
     }
     const __m256 sc = _mm256_set1_ps(scale);
     _mm256_store_ps(s, _mm256_mul_ps(c00, sc)); _mm256_store_ps(s + 8, _mm256_mul_ps(c01, sc));
@@ -134,21 +132,32 @@ static void qk_4x16(const float *const q[MR], const float *kp /* (Dh, NR) */, in
     _mm256_store_ps(s + 3 * BC_MAX + 8, _mm256_mul_ps(c31, sc));
 }
 
-static void qk_4x8(const float *const q[MR], const float *kp /* (Dh, NR) */, int64_t Dh, float scale, float *s) {
+static void qk_4x8(const float *qp, const float *kp /* (Dh, NR) */, int64_t Dh, float scale, float *s) {
     __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-    const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
-    for (int64_t d = 0; d < Dh; d++, kp += NR) {
+    for (int64_t d = 0; d < Dh; d++, kp += NR, qp += MR) {
         __m256 b = _mm256_load_ps(kp);
-        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(q0 + d), b, c0);
-        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(q1 + d), b, c1);
-        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(q2 + d), b, c2);
-        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(q3 + d), b, c3);
+        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(qp + 0), b, c0);
+        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(qp + 1), b, c1);
+        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(qp + 2), b, c2);
+        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(qp + 3), b, c3);
     }
     const __m256 sc = _mm256_set1_ps(scale);
     _mm256_store_ps(s, _mm256_mul_ps(c0, sc));
     _mm256_store_ps(s + BC_MAX, _mm256_mul_ps(c1, sc));
     _mm256_store_ps(s + 2 * BC_MAX, _mm256_mul_ps(c2, sc));
     _mm256_store_ps(s + 3 * BC_MAX, _mm256_mul_ps(c3, sc));
+}
+
+/* dst[j * 4 + r] = row r's lane j, for 4 rows of 8 (32 floats, unaligned). */
+static inline void interleave_4x8(__m256 a, __m256 b, __m256 c, __m256 d, float *dst) {
+    const __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);   /* a0 b0 a1 b1 | a4 b4 a5 b5 */
+    const __m256 t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);   /* lanes 0 | 4, 1 | 5 */
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);   /* lanes 2 | 6, 3 | 7 */
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u1, 0x20));
+    _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+    _mm256_storeu_ps(dst + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
 }
 
 /* {max(a), max(b), max(c), max(d)} and {sum(a), .., sum(d)} over 8 lanes each. The sum
@@ -251,8 +260,9 @@ static void softmax_4rows(float *s, int64_t lim, float *m, float *l, float *alph
 
 /* ---- P V: o[r][0..8*NV) = alpha[r] * o[r] + sum_{j<n} p[r][j] v[j], 4 rows --------------
 ** o[r] points at the chunk's first column of row r's output, v at the chunk's first
-** column of key 0 (rows ldv apart), p at the score tile (rows BC_MAX apart). first: the
-** block's first tile, o not yet written: the sums start from 0 instead (alpha * 0 is 0). */
+** column of key 0 (rows ldv apart), p at the probabilities interleaved, p[j * MR + r]
+** (interleave_p). first: the block's first tile, o not yet written: the sums start from
+** 0 instead (alpha * 0 is 0). */
 
 static inline __m256 o_start(const float *o, __m256 alpha, int first) {
     return first ? _mm256_setzero_ps() : _mm256_mul_ps(alpha, _mm256_loadu_ps(o));
@@ -276,13 +286,13 @@ static void pv_4x3(float *const o[MR], const float alpha[MR], int first, const f
     __m256 c32 = o_start(o3 + 16, a, first);
     for (int64_t j = 0; j < n; j++, v += ldv) {
         __m256 b0 = _mm256_loadu_ps(v), b1 = _mm256_loadu_ps(v + 8), b2 = _mm256_loadu_ps(v + 16), t;
-        t = _mm256_broadcast_ss(p + j);
+        t = _mm256_broadcast_ss(p + MR * j + 0);
         c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01); c02 = _mm256_fmadd_ps(t, b2, c02);
-        t = _mm256_broadcast_ss(p + BC_MAX + j);
+        t = _mm256_broadcast_ss(p + MR * j + 1);
         c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11); c12 = _mm256_fmadd_ps(t, b2, c12);
-        t = _mm256_broadcast_ss(p + 2 * BC_MAX + j);
+        t = _mm256_broadcast_ss(p + MR * j + 2);
         c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21); c22 = _mm256_fmadd_ps(t, b2, c22);
-        t = _mm256_broadcast_ss(p + 3 * BC_MAX + j);
+        t = _mm256_broadcast_ss(p + MR * j + 3);
         c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31); c32 = _mm256_fmadd_ps(t, b2, c32);
     }
     _mm256_storeu_ps(o0, c00); _mm256_storeu_ps(o0 + 8, c01); _mm256_storeu_ps(o0 + 16, c02);
@@ -305,13 +315,13 @@ static void pv_4x2(float *const o[MR], const float alpha[MR], int first, const f
     __m256 c30 = o_start(o3, a, first), c31 = o_start(o3 + 8, a, first);
     for (int64_t j = 0; j < n; j++, v += ldv) {
         __m256 b0 = _mm256_loadu_ps(v), b1 = _mm256_loadu_ps(v + 8), t;
-        t = _mm256_broadcast_ss(p + j);
+        t = _mm256_broadcast_ss(p + MR * j + 0);
         c00 = _mm256_fmadd_ps(t, b0, c00); c01 = _mm256_fmadd_ps(t, b1, c01);
-        t = _mm256_broadcast_ss(p + BC_MAX + j);
+        t = _mm256_broadcast_ss(p + MR * j + 1);
         c10 = _mm256_fmadd_ps(t, b0, c10); c11 = _mm256_fmadd_ps(t, b1, c11);
-        t = _mm256_broadcast_ss(p + 2 * BC_MAX + j);
+        t = _mm256_broadcast_ss(p + MR * j + 2);
         c20 = _mm256_fmadd_ps(t, b0, c20); c21 = _mm256_fmadd_ps(t, b1, c21);
-        t = _mm256_broadcast_ss(p + 3 * BC_MAX + j);
+        t = _mm256_broadcast_ss(p + MR * j + 3);
         c30 = _mm256_fmadd_ps(t, b0, c30); c31 = _mm256_fmadd_ps(t, b1, c31);
     }
     _mm256_storeu_ps(o0, c00); _mm256_storeu_ps(o0 + 8, c01);
@@ -332,15 +342,32 @@ static void pv_4x1(float *const o[MR], const float alpha[MR], int first, const f
     }
     for (int64_t j = 0; j < n; j++, v += ldv) {
         __m256 b = _mm256_maskload_ps(v, mask);
-        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), b, c0);
-        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + BC_MAX + j), b, c1);
-        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + 2 * BC_MAX + j), b, c2);
-        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + 3 * BC_MAX + j), b, c3);
+        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + MR * j + 0), b, c0);
+        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + MR * j + 1), b, c1);
+        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + MR * j + 2), b, c2);
+        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + MR * j + 3), b, c3);
     }
     _mm256_maskstore_ps(o[0], mask, c0);
     _mm256_maskstore_ps(o[1], mask, c1);
     _mm256_maskstore_ps(o[2], mask, c2);
     _mm256_maskstore_ps(o[3], mask, c3);
+}
+
+/* qp[d * MR + r] = q[r][d], d < Dh: the 4 query rows of a group interleaved. */
+static void pack_q(const float *const q[MR], int64_t Dh, float *qp) {
+    const int64_t d8 = Dh & ~(int64_t)7;
+    for (int64_t d = 0; d < d8; d += 8)
+        interleave_4x8(_mm256_loadu_ps(q[0] + d), _mm256_loadu_ps(q[1] + d), _mm256_loadu_ps(q[2] + d),
+                       _mm256_loadu_ps(q[3] + d), qp + d * MR);
+    for (int64_t d = d8; d < Dh; d++)
+        for (int r = 0; r < MR; r++) qp[d * MR + r] = q[r][d];
+}
+
+/* pt[j * MR + r] = s[r][j] for j < n rounded up to 8 (s rows BC_MAX apart, padded). */
+static void interleave_p(const float *s, int64_t n, float *pt) {
+    for (int64_t j = 0; j < n; j += 8)
+        interleave_4x8(_mm256_load_ps(s + j), _mm256_load_ps(s + BC_MAX + j), _mm256_load_ps(s + 2 * BC_MAX + j),
+                       _mm256_load_ps(s + 3 * BC_MAX + j), pt + j * MR);
 }
 
 /* The whole row width Dh of 4 rows, in chunks of 3, 2 or 1 vectors (no 1 after a 3). */
@@ -416,6 +443,8 @@ static void attend_block(const ef_attention_args *a, int64_t h, int64_t i0, int6
     _Alignas(32) float kv[KV_MAX];            /* packed K tile, ceil(nk/NR) panels (Dh, NR), */
     float *kp = kv, *vp = kv + bc * Dh;       /* then the packed V tile (nk, Dh) if it fits */
     _Alignas(32) float s[MR * BC_MAX];        /* scores, then probabilities: (MR, BC_MAX) */
+    _Alignas(32) float pt[BC_MAX * MR];       /* the probabilities interleaved: (BC_MAX, MR) */
+    _Alignas(32) float qp[DH_MAX * MR];       /* the group's query rows interleaved: (Dh, MR) */
     float m[BR_MAX + MR], l[BR_MAX + MR];     /* running max and sum per row (+ copies) */
     for (int64_t r = 0; r < i1 - i0 + MR; r++) { m[r] = -INFINITY; l[r] = 0.0f; }
     /* out rows are first written by the first tile's P V: every row sees key 0 */
@@ -448,19 +477,21 @@ static void attend_block(const ef_attention_args *a, int64_t h, int64_t i0, int6
             }
             const int64_t lo = lim[0], hi = lim[MR - 1];   /* lim grows with r */
             if (hi == 0) continue;
+            pack_q(qr, Dh, qp);
             for (int64_t c = 0; c * NR < hi; c++) {   /* the keys [0, hi) in vectors of 8 */
                 const float *pan = kp + c * NR * Dh;
                 int64_t w = hi - c * NR;
-                if (w > 16) qk_4x24(qr, pan, Dh, scale2, s + c * NR);
-                else if (w > 8) qk_4x16(qr, pan, Dh, scale2, s + c * NR);
-                else qk_4x8(qr, pan, Dh, scale2, s + c * NR);
+                if (w > 16) qk_4x24(qp, pan, Dh, scale2, s + c * NR);
+                else if (w > 8) qk_4x16(qp, pan, Dh, scale2, s + c * NR);
+                else qk_4x8(qp, pan, Dh, scale2, s + c * NR);
             }
             if (lo == hi)
                 softmax_4rows(s, lo, &m[g0 - i0], &l[g0 - i0], alpha);
             else
                 for (int r = 0; r < MR; r++)
                     alpha[r] = softmax_row(s + r * BC_MAX, lim[r], &m[g0 - i0 + r], &l[g0 - i0 + r]);
-            pv_rows(orow, alpha, j0 == 0, s, lo, vt, ldvt, Dh);
+            interleave_p(s, lo, pt);
+            pv_rows(orow, alpha, j0 == 0, pt, lo, vt, ldvt, Dh);
             for (int r = 0; r < nvalid; r++)
                 if (lim[r] > lo) pv_row_keys(orow[r], s + r * BC_MAX, lo, lim[r], vt, ldvt, Dh);
         }
