@@ -151,49 +151,69 @@ static int row_run(const wino *w, int64_t t0, int l, int nl) {
     return nl - l < left ? nl - l : (int)left;
 }
 
+/* A panel's runs of tiles in one tile row: lanes [l0, l0 + n), with the output row and
+** column of the run's first tile (4 x its tile coordinates). */
+typedef struct panel_runs {
+    int nl, nruns;
+    int l0[WL], n[WL];
+    int64_t oy0[WL], ox0[WL];
+} panel_runs;
+
+static void panel_runs_of(const wino *w, int64_t t0, int64_t nt, int64_t p, panel_runs *pr) {
+    pr->nl = nt - p * WL < WL ? (int)(nt - p * WL) : WL;
+    pr->nruns = 0;
+    for (int l0 = 0; l0 < pr->nl; l0 += pr->n[pr->nruns++]) {
+        const int64_t t = t0 + p * WL + l0;
+        pr->l0[pr->nruns] = l0;
+        pr->n[pr->nruns] = row_run(w, t0 + p * WL, l0, pr->nl);
+        pr->oy0[pr->nruns] = (t / w->tw) * 4;
+        pr->ox0[pr->nruns] = (t % w->tw) * 4;
+    }
+}
+
 /* V[xi][p][kk][l] for channels [k0, k0 + kc) and tiles [t0, t0 + nt) (panel p = tile / WL).
-** Per channel and run of tiles in one tile row, the 6 input rows the run's windows cover
-** are copied once with their zero padding; the windows are read from that copy with
-** grouped (stride-4) loads the compiler vectorises. Lanes past nt are zero. */
+** Channel by channel, the panels in order; while a panel is gathered, the next
+** channel's input under it is requested (each channel plane is a separate stream of a
+** few short rows, which the hardware prefetchers pick up late). Per run of tiles in one
+** tile row, the 6 input rows its windows cover are read in place, or copied with their
+** zero padding at the borders; the windows are gathered from them with grouped
+** (stride-4) loads the compiler vectorises. Lanes past nt are zero. */
 static void input_pass(const wino *w, int64_t t0, int64_t nt, int64_t k0, int64_t kc) {
     const ef_conv2d_args *a = w->a;
     const int64_t H = a->H, W = a->W, np = (nt + WL - 1) / WL;
-    for (int64_t p = 0; p < np; p++) {
-        const int nl = nt - p * WL < WL ? (int)(nt - p * WL) : WL;
-        int run_l0[WL], run_n[WL], nruns = 0;   /* the panel's runs of tiles in one tile row */
-        int64_t run_iy0[WL], run_ix0[WL];       /* the top-left input of each run's first window */
-        for (int l0 = 0; l0 < nl; l0 += run_n[nruns++]) {
-            const int64_t t = t0 + p * WL + l0;
-            run_l0[nruns] = l0;
-            run_n[nruns] = row_run(w, t0 + p * WL, l0, nl);
-            run_iy0[nruns] = (t / w->tw) * 4 - 1;
-            run_ix0[nruns] = (t % w->tw) * 4 - 1;
-        }
-        for (int64_t kk = 0; kk < kc; kk++) {
-            const float *x = a->x + (k0 + kk) * H * W;
+    panel_runs pr[WTS_MAX / WL];
+    for (int64_t p = 0; p < np; p++) panel_runs_of(w, t0, nt, p, &pr[p]);
+    for (int64_t kk = 0; kk < kc; kk++) {
+        const float *x = a->x + (k0 + kk) * H * W;
+        for (int64_t p = 0; p < np; p++) {
+            const panel_runs *r = &pr[p];
             _Alignas(32) float d[6][6][WL];
             _Alignas(32) float v[WXI][WL];
-            if (nl < WL) memset(d, 0, sizeof d);
-            for (int ri = 0; ri < nruns; ri++) {
-                const int l0 = run_l0[ri], n = run_n[ri];
-                const int64_t iy0 = run_iy0[ri], ix0 = run_ix0[ri];
+            if (r->nl < WL) memset(d, 0, sizeof d);
+            for (int ri = 0; ri < r->nruns; ri++) {
+                const int l0 = r->l0[ri], n = r->n[ri];
+                const int64_t iy0 = r->oy0[ri] - 1, ix0 = r->ox0[ri] - 1;   /* the first window's top left */
                 const int64_t width = 4 * (int64_t)n + 2;   /* input columns [ix0, ix0 + width) */
                 const int64_t lo = ix0 < 0 ? -ix0 : 0, hi = ix0 + width > W ? W - ix0 : width;   /* inside: [lo, hi) */
-                for (int r = 0; r < 6; r++) {
+                for (int rr = 0; rr < 6; rr++) {
                     float pad[4 * WL + 4];
-                    const float *seg = pad;   /* input columns [ix0, ix0 + width) of row iy0 + r */
-                    const int64_t iy = iy0 + r;
+                    const float *seg = pad;   /* input columns [ix0, ix0 + width) of row iy0 + rr */
+                    const int64_t iy = iy0 + rr;
                     if (iy < 0 || iy >= H || hi <= lo) {
                         memset(pad, 0, sizeof pad);
-                    } else if (lo == 0 && hi == width) {   /* inside the image: read in place */
-                        seg = x + iy * W + ix0;
                     } else {
-                        for (int64_t c = 0; c < lo; c++) pad[c] = 0.0f;
-                        memcpy(pad + lo, x + iy * W + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
-                        for (int64_t c = hi; c < width; c++) pad[c] = 0.0f;
+                        if (kk + 1 < kc)
+                            for (int64_t c = lo; c < hi; c += 16) __builtin_prefetch(x + H * W + iy * W + ix0 + c);
+                        if (lo == 0 && hi == width) {   /* inside the image: read in place */
+                            seg = x + iy * W + ix0;
+                        } else {
+                            for (int64_t c = 0; c < lo; c++) pad[c] = 0.0f;
+                            memcpy(pad + lo, x + iy * W + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
+                            for (int64_t c = hi; c < width; c++) pad[c] = 0.0f;
+                        }
                     }
-                    float *d0 = d[r][0] + l0, *d1 = d[r][1] + l0, *d2 = d[r][2] + l0, *d3 = d[r][3] + l0;
-                    float *d4 = d[r][4] + l0, *d5 = d[r][5] + l0;
+                    float *d0 = d[rr][0] + l0, *d1 = d[rr][1] + l0, *d2 = d[rr][2] + l0, *d3 = d[rr][3] + l0;
+                    float *d4 = d[rr][4] + l0, *d5 = d[rr][5] + l0;
                     for (int l = 0; l < n; l++) {   /* window l starts at seg[4 l]: a stride-4 group */
                         d0[l] = seg[4 * l];
                         d1[l] = seg[4 * l + 1];
