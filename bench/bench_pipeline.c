@@ -5,8 +5,9 @@
 **
 ** Usage: bench_pipeline MODEL_DIR [--taesd PATH] [--size 512[,256...]] [--steps 2] [-t 2]
 **                       [-s 42] [-p PROMPT] [--runs 1] [-o out.png] [--type f32|f16|bf16|q8]
-**                       [--kernels NAME] [-v]
-** --type and --kernels are ef_ctx_params' weight_type and kernels; -v prints the log.
+**                       [--kernels NAME] [--token-downsample N] [-v]
+** --type and --kernels are ef_ctx_params' weight_type and kernels, --token-downsample
+** ef_gen_params' (the approximate fast mode); -v prints the log.
 ** Each size runs --runs times on the one context, in order; a single generation
 ** releases the text encoder after encoding, as the CLI does for one image. "End to end" is load plus
 ** the first generation at that size (what a user waits for); later runs show the
@@ -52,7 +53,7 @@ static double cpu_seconds(void) {
 static void usage(void) {
     fprintf(stderr, "usage: bench_pipeline MODEL_DIR [--taesd PATH] [--size 512[,256...]] [--steps 2] [-t 2]\n"
                     "                      [-s 42] [-p PROMPT] [--runs 1] [-o out.png] [--type f32|f16|bf16|q8]\n"
-                    "                      [--kernels NAME] [-v]\n");
+                    "                      [--kernels NAME] [--token-downsample N] [-v]\n");
 }
 
 /* The log: every line with -v; the "kernels: ..." line is kept for the header. */
@@ -76,7 +77,7 @@ int main(int argc, char **argv) {
     const char *model = NULL, *taesd = NULL, *png = NULL, *sizes = "512", *wtype = NULL, *kernels = NULL;
     log_state ls = {0, ""};
     const char *prompt = "a golden retriever on the beach, sunset, highly detailed";
-    int steps = 2, threads = 2, runs = 1, seed = 42;
+    int steps = 2, threads = 2, runs = 1, seed = 42, todo = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1;
@@ -95,6 +96,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "-o")) png = v;
         else if (!strcmp(a, "--type")) wtype = v;
         else if (!strcmp(a, "--kernels")) kernels = v;
+        else if (!strcmp(a, "--token-downsample")) ok = parse_int(v, 0, 4, &todo);
         else ok = 0;
         if (!ok) { fprintf(stderr, "bench_pipeline: bad option %s %s\n", a, v); usage(); return 2; }
     }
@@ -139,8 +141,9 @@ int main(int argc, char **argv) {
     printf("  %-28s %9.3f s   (peak RSS %ld KiB before, %ld KiB after)\n", "load", load_s, rss0, rss_load);
 
     char json[16384];
-    int jn = snprintf(json, sizeof json, "{\"threads\": %d, \"steps\": %d, \"weight_type\": \"%s\", \"load_s\": %.4f, "
-                      "\"runs\": [", threads, steps, info.unet_weight_type, load_s);   /* as loaded */
+    int jn = snprintf(json, sizeof json, "{\"threads\": %d, \"steps\": %d, \"weight_type\": \"%s\", "
+                      "\"token_downsample\": %d, \"load_s\": %.4f, \"runs\": [", threads, steps, info.unet_weight_type,
+                      todo > 1 ? todo : 1, load_s);   /* as loaded */
     int status = 0;
     for (int si = 0; si < n_sizes && !status; si++) {
         int W = size[si];
@@ -153,6 +156,7 @@ int main(int argc, char **argv) {
             gp.width = gp.height = W;
             gp.n_steps = steps;
             gp.seed = (uint64_t)seed;
+            gp.token_downsample = todo;
             rc = ef_generate(ctx, &gp, rgb, n);
             if (rc != EF_OK) {
                 fprintf(stderr, "bench_pipeline: generate %dx%d: %s: %s\n", W, W, ef_status_str(rc), ef_ctx_errmsg(ctx));

@@ -215,6 +215,12 @@ typedef struct ef_gen_params {
     int32_t           vae_tiling;       /* 0 auto (default), 1 on, -1 off */
     int32_t           vae_tile_size;    /* 0 = 32 */
     int32_t           vae_tile_overlap; /* 0 = 8 */
+    /* Token downsampling (ToDo): the UNet's top-level self-attention takes its keys and
+    ** values from the tokens averaged over factor x factor windows, factor^2 x less
+    ** attention work (at 512x512 ~25% of a BK-SDM-Tiny step). An approximation: the image
+    ** changes (bench/RESULTS.md has its PSNR against the exact one); recorded in the PNG
+    ** metadata. 0 or 1 = off (default), 2 = ToDo's setting, at most 4. */
+    int32_t           token_downsample;
     /* Called after each denoising step (done = 1..n_steps) and after decoding
     ** (done = total = n_steps + 1). Return nonzero to cancel: ef_generate returns
     ** EF_ERR_CANCELLED within one UNet block. */
@@ -236,6 +242,7 @@ typedef struct ef_gen_settings {
     float             strength;         /* -1 for txt2img */
     uint64_t          seed;
     int32_t           vae_tiled;        /* 1: the decode runs in tiles (vae_tiling resolved) */
+    int32_t           token_downsample; /* 1 = off, else the factor */
 } ef_gen_settings;
 
 #define EF_VAE_AUTO_TILE_MIB 1024

@@ -164,6 +164,9 @@ ef_status ef_gen_resolve(ef_ctx *ctx, const ef_gen_params *p, ef_gen_settings *o
     if (p->clip_skip < 0 || p->clip_skip > n_layers)
         return ef_err_set(err, EF_ERR_INVALID_ARG, "clip skip %d: must be in 0..%d", (int)p->clip_skip, n_layers);
     out->clip_skip = p->clip_skip;
+    if (p->token_downsample < 0 || p->token_downsample > 4)
+        return ef_err_set(err, EF_ERR_INVALID_ARG, "token downsample %d: 0 or 1 (off) to 4", (int)p->token_downsample);
+    out->token_downsample = p->token_downsample > 1 ? p->token_downsample : 1;
     if (p->vae_tiling < -1 || p->vae_tiling > 1)
         return ef_err_set(err, EF_ERR_INVALID_ARG, "vae_tiling %d: 0 (auto), 1 (on) or -1 (off)", (int)p->vae_tiling);
     out->vae_tiled = p->vae_tiling == 1 ||
@@ -371,6 +374,7 @@ static ef_status run(ef_ctx *ctx, const ef_gen_params *p, const ef_gen_settings 
         if (sigma != 1.0f)
             for (size_t i = 0; i < b->n; i++) b->latents[i] *= sigma;
     }
+    ef_unet_set_kv_downsample(ctx->unet, st->token_downsample);
     EF_TRY(denoise(ctx, p, st, *s, &rng));
     ef_unet_release_activations(ctx->unet);   /* the decode's peak need not include the UNet's */
     EF_TRY(decode(ctx, p, st, rgb));

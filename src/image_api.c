@@ -107,10 +107,15 @@ ef_status ef_gen_infotext(ef_ctx *ctx, const ef_gen_params *p, char *out, size_t
     g.denoising_strength = p->init_rgb ? st.strength : -1.0;
     g.clip_skip = st.clip_skip > 1 ? st.clip_skip : 0;
     g.rng = "CPU";
-    ef_a1111_param extra[2];
+    ef_a1111_param extra[3];
     int n_extra = 0;
+    char todo[16];
     if (ctx->taesd_path) extra[n_extra++] = (ef_a1111_param){"VAE Decoder", "TAESD"};
     if (st.vae_tiled) extra[n_extra++] = (ef_a1111_param){"VAE tiling", "True"};
+    if (st.token_downsample > 1) {   /* the approximation, so the image says how it was made */
+        snprintf(todo, sizeof todo, "%d", (int)st.token_downsample);
+        extra[n_extra++] = (ef_a1111_param){"Token downsample", todo};
+    }
     g.extra = extra;
     g.n_extra = n_extra;
     char version[32];

@@ -483,6 +483,38 @@ static void test_vae_tiling_auto(ef_test *t) {
     ef_ctx_free(ctx);
 }
 
+/* token_downsample: off by default, 2 changes the image (the UNet's own test checks it
+** against diffusers) and is written into the metadata; out of range is refused. */
+static void test_token_downsample(ef_test *t) {
+    ef_ctx *ctx = load_fixture(t, 1);
+    if (!ctx) return;
+    ef_gen_params p = ef_gen_default_params();
+    ef_gen_settings st;
+    p.prompt = "a cat";
+    p.n_steps = 2;
+    EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK && st.token_downsample == 1);
+    size_t n = ef_rgb_size(64, 64);
+    uint8_t *exact = malloc(n), *fast = malloc(n), *again = malloc(n);
+    char info[2048];
+    EF_CHECK(t, ef_generate(ctx, &p, exact, n) == EF_OK);
+    EF_CHECK(t, ef_gen_infotext(ctx, &p, info, sizeof info) == EF_OK && !strstr(info, "Token downsample"));
+    p.token_downsample = 2;
+    EF_CHECK(t, ef_gen_resolve(ctx, &p, &st) == EF_OK && st.token_downsample == 2);
+    EF_CHECK(t, ef_generate(ctx, &p, fast, n) == EF_OK);
+    EF_CHECK(t, memcmp(exact, fast, n) != 0);
+    EF_CHECK(t, ef_gen_infotext(ctx, &p, info, sizeof info) == EF_OK && strstr(info, "Token downsample: 2"));
+    p.token_downsample = 0;   /* the next generation is exact again */
+    EF_CHECK(t, ef_generate(ctx, &p, again, n) == EF_OK);
+    EF_CHECK(t, memcmp(exact, again, n) == 0);
+    p.token_downsample = 5;
+    EF_CHECK_INT(t, ef_gen_resolve(ctx, &p, &st), EF_ERR_INVALID_ARG);
+    EF_CHECK(t, strstr(ef_ctx_errmsg(ctx), "token downsample 5") != NULL);
+    free(exact);
+    free(fast);
+    free(again);
+    ef_ctx_free(ctx);
+}
+
 /* A folder with only the text parts loads, encodes, and refuses images by name. */
 static void test_text_only_folder(ef_test *t) {
     char dir[512], why[512];
@@ -512,6 +544,7 @@ const ef_test_case ef_suite_api[] = {
     {"text_only_folder", test_text_only_folder},
     {"weight_types", test_weight_types},
     {"vae_tiling_auto", test_vae_tiling_auto},
+    {"token_downsample", test_token_downsample},
     {"release_text_encoder", test_release_text_encoder},
     {"hash_cache", test_hash_cache},
     {0, 0},

@@ -69,6 +69,7 @@ static void test_bad_flags(ef_test *t) {
         {"-m x -p y -o out%s.png", "not a file name"},
         {"-m x -p y -o out%d%d.png", "not a file name"},
         {"-m x -p y -b 0", "not a count"},
+        {"-m x -p y --token-downsample 5", "not a factor in 1..4"},
         {"-m x -p y -s 1e3", "not an integer seed"},
         {"-m /nonexistent/model -p y", "/nonexistent/model"},
         {"convert -m x -o y --type q4_0", "convert: --type: 'q4_0' is not f16, bf16 or q8"},

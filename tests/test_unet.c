@@ -154,6 +154,64 @@ done:
     ef_unet_free(m);
 }
 
+/* Token downsampling (ef_unet_set_kv_downsample 2) against diffusers with a processor
+** pooling the top level's self-attention context (reference-kv-down2.safetensors), 1
+** and 2 threads bit-identical; off again (1) gives the exact output back. */
+static void check_kv_downsample(ef_test *t, const char *variant) {
+    char dir[512], ref[512], ref2[512], rel[128];
+    snprintf(rel, sizeof rel, "unet-%s/unet", variant);
+    ef_fixture_path(dir, sizeof dir, rel);
+    snprintf(rel, sizeof rel, "unet-%s/reference.safetensors", variant);
+    ef_fixture_path(ref, sizeof ref, rel);
+    snprintf(rel, sizeof rel, "unet-%s/reference-kv-down2.safetensors", variant);
+    ef_fixture_path(ref2, sizeof ref2, rel);
+    ef_err err = {0};
+    ef_unet *m = NULL;
+    ef_st_file *rf = NULL, *rf2 = NULL;
+    ef_pool *pool2 = NULL;
+    ref_inputs in;
+    float *out[3] = {NULL, NULL, NULL};
+    ef_status rc = ef_unet_load(dir, NULL, 1, &m, &err);
+    EF_CHECK_MSG(t, rc == EF_OK, "load %s: %s", dir, err.msg);
+    EF_CHECK(t, ef_st_open(ref, 1, &rf, &err) == EF_OK);
+    EF_CHECK(t, ef_st_open(ref2, 1, &rf2, &err) == EF_OK);
+    ef_pool_create(2, &pool2, &err);
+    if (!m || !rf || !rf2 || !pool2 || !read_inputs(t, rf, &in)) goto done;
+    EF_CHECK(t, ef_unet_plan(m, in.h, in.w, in.T, &err) == EF_OK);
+    for (int i = 0; i < 3; i++) {   /* factor 2 on 1 and 2 threads, then off */
+        ef_unet_set_kv_downsample(m, i < 2 ? 2 : 1);
+        out[i] = malloc(in.n_out * sizeof(float));
+        rc = ef_unet_forward(m, i == 1 ? pool2 : NULL, NULL, in.sample, in.timestep, in.text, in.tcond, out[i], &err);
+        EF_CHECK_MSG(t, rc == EF_OK, "forward: %s", err.msg);
+    }
+    hook_ctx hc = {t, rf2, "", 0, 0, 0};
+    snprintf(hc.label, sizeof hc.label, "unet-%s kv downsample 2", variant);
+    compare(&hc, "out", out[0], in.n_out);
+    EF_CHECK_MSG(t, memcmp(out[0], out[1], in.n_out * sizeof(float)) == 0, "%s: 1 vs 2 threads differ", hc.label);
+    hook_ctx exact = {t, rf, "", 0, 0, 0};
+    snprintf(exact.label, sizeof exact.label, "unet-%s kv downsample off again", variant);
+    compare(&exact, "out", out[2], in.n_out);
+    size_t n_ref = 0;
+    float *want_exact = ref_floats(rf, "out", &n_ref);
+    ef_cmp moved = ef_compare(out[0], want_exact, in.n_out);   /* the mode does something */
+    EF_CHECK_MSG(t, moved.nmse > 1e-3, "%s: nmse %.3g against the exact output: no effect?", hc.label, moved.nmse);
+    printf("    unet-%-13s kv downsample 2: max_abs %.3g vs diffusers; nmse %.3g against the exact output\n", variant,
+           hc.worst_abs, moved.nmse);
+    free(want_exact);
+    free_inputs(&in);
+done:
+    for (int i = 0; i < 3; i++) free(out[i]);
+    ef_pool_free(pool2);
+    ef_st_close(rf);
+    ef_st_close(rf2);
+    ef_unet_free(m);
+}
+
+static void test_kv_downsample(ef_test *t) {
+    check_kv_downsample(t, "bk-tiny");
+    check_kv_downsample(t, "misc");   /* a 16x8 latent, two transformer layers per block */
+}
+
 static void test_sd15(ef_test *t) { check_variant(t, "sd15"); }
 static void test_sd15_lcm(ef_test *t) { check_variant(t, "sd15-lcm"); }
 static void test_bk_base(ef_test *t) { check_variant(t, "bk-base"); }
@@ -621,6 +679,7 @@ const ef_test_case ef_suite_unet[] = {
     {"bk_tiny_lcm", test_bk_tiny_lcm},
     {"sd2", test_sd2},
     {"misc", test_misc},
+    {"kv_downsample", test_kv_downsample},
     {"structure", test_structure},
     {"forward_args", test_forward_args},
     {"plan_scaling", test_plan_scaling},

@@ -30,6 +30,13 @@ Variants (tiny channel counts, the block structure of the real models):
   misc        supported but unusual options: non-square 16x8 latent, 9 input and 3 output
               channels, DownBlock2D/UpBlock2D in the middle, transformer_layers_per_block 2,
               flip_sin_to_cos false, freq_shift 1, norm_eps 1e-6, a fractional timestep
+
+Token downsampling (ToDo, the engine's ef_unet_set_kv_downsample), for bk-tiny and misc:
+  tests/fixtures/unet-V/reference-kv-down2.safetensors
+      "out": the same model and inputs, with every self-attention of the top level (the
+      latent's own size) taking its keys and values from the hidden states averaged over
+      2x2 windows (an attention processor passing them as encoder_hidden_states; queries
+      from all tokens); __metadata__ {"format_version": "1", "variant": V, "factor": "2"}.
 """
 import copy
 import json
@@ -175,12 +182,51 @@ def write_variant(name, cfg, h, w, n_tokens, timestep, seed):
     return size
 
 
+class PooledKVProcessor:
+    """Self-attention at an h x w token grid with keys/values from factor x factor means."""
+
+    def __init__(self, h, w, factor):
+        from diffusers.models.attention_processor import AttnProcessor
+        self.h, self.w, self.factor, self.inner = h, w, factor, AttnProcessor()
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kw):
+        if encoder_hidden_states is None and hidden_states.shape[1] == self.h * self.w:
+            b, s, c = hidden_states.shape
+            grid = hidden_states.transpose(1, 2).reshape(b, c, self.h, self.w)
+            pooled = torch.nn.functional.avg_pool2d(grid, self.factor, ceil_mode=True)
+            encoder_hidden_states = pooled.flatten(2).transpose(1, 2)
+        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+
+
+def write_kv_downsample(name, factor):
+    """reference-kv-down<factor>.safetensors of an existing fixture (its model and inputs)."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    base = os.path.join(FIX, "unet-" + name)
+    model = UNet2DConditionModel.from_pretrained(os.path.join(base, "unet"), torch_dtype=torch.float32)
+    inputs = {k: v for k, v in load_file(os.path.join(base, "reference.safetensors")).items()
+              if k in ("sample", "timestep", "encoder_hidden_states", "timestep_cond")}
+    h, w = inputs["sample"].shape[1:]
+    exact = run(model, inputs)["out"]
+    model.set_attn_processor(PooledKVProcessor(h, w, factor))
+    out = run(model, inputs)["out"]
+    path = os.path.join(base, f"reference-kv-down{factor}.safetensors")
+    save_file({"out": out.float().contiguous()}, path,
+              metadata={"format_version": "1", "variant": name, "factor": str(factor)})
+    os.chmod(path, 0o644)
+    rel = ((out - exact).norm() / exact.norm()).item()
+    print(f"unet-{name} kv downsample {factor}: |out - exact| / |exact| = {rel:.3g}")
+
+
 def main():
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     total = 0
     for name, (cfg, h, w, n_tokens, timestep, seed) in VARIANTS.items():
         total += write_variant(name, cfg, h, w, n_tokens, timestep, seed)
+    for name in ("bk-tiny", "misc"):
+        write_kv_downsample(name, 2)
     print(f"total {total / 1024:.0f} KiB")
     with open(os.path.join(FIX, "unet-sd15", "unet", "config.json")) as f:
         print("sd15 config keys:", ", ".join(sorted(json.load(f))))

@@ -67,6 +67,9 @@ static void hook(const unet_run *r, const char *name, const float *x, int64_t c,
 ** data pointers are ignored (may be NULL) and only the allocations happen. */
 static void run_unet(unet_run *r, int64_t h, int64_t w, const float *sample, float t, const float *tcond, float *out) {
     const ef_unet *m = r->m;
+    r->top_h = h;
+    r->top_w = w;
+    r->kv_down = m->kv_downsample;
     const ef_unet_config *c = &m->cfg;
     const ef_kernels *k = r->k;
     const int n = c->n_stages;
@@ -203,7 +206,7 @@ ef_status ef_unet_plan(ef_unet *m, int h, int w, int n_tokens, ef_err *err) {
 
     ef_arena measure;
     ef_arena_init_measure(&measure);
-    unet_run r = {m, NULL, ef_kernels_ref(), &measure, 1, NULL, NULL, n_tokens};
+    unet_run r = {m, NULL, ef_kernels_ref(), &measure, 1, NULL, NULL, n_tokens, 0, 0, 0};
     run_unet(&r, h, w, NULL, 0.0f, NULL, NULL);
     if (measure.failed)
         return ef_err_set(err, EF_ERR_NOMEM, "unet: activations for a %dx%d latent do not fit in memory", h, w);
@@ -228,7 +231,7 @@ ef_status ef_unet_forward(ef_unet *m, ef_pool *pool, const ef_kernels *k, const 
         return ef_err_set(err, EF_ERR_INVALID_ARG,
                           "unet forward: timestep_cond given but the model has no time_cond_proj_dim (cond_proj)");
     if (!isfinite(timestep)) return ef_err_set(err, EF_ERR_INVALID_ARG, "unet forward: timestep is not finite");
-    unet_run r = {m, pool, k ? k : ef_kernels_ref(), &m->arena, 0, NULL, text, m->plan_T};
+    unet_run r = {m, pool, k ? k : ef_kernels_ref(), &m->arena, 0, NULL, text, m->plan_T, 0, 0, 0};
     run_unet(&r, m->plan_h, m->plan_w, sample, timestep, timestep_cond, out);
     return EF_OK;
 }

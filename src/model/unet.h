@@ -121,6 +121,15 @@ ef_status ef_unet_plan(ef_unet *m, int h, int w, int n_tokens, ef_err *err);
 ef_status ef_unet_forward(ef_unet *m, ef_pool *pool, const ef_kernels *k, const float *sample, float timestep,
                           const float *text, const float *timestep_cond, float *out, ef_err *err);
 
+/* Token downsampling (ToDo, Smith et al. 2024) in the self-attention of the top level
+** (the blocks at the latent's own size): keys and values come from the tokens averaged
+** over factor x factor windows (a window past an odd edge averages the tokens it has),
+** queries from all of them, so the attention costs factor^2 less. Exactly diffusers with
+** an attention processor that passes the pooled hidden states as the self-attention's
+** context (to_k and to_v are affine: pooling before or after them is the same sum). An
+** approximation of the model: off (1) by default; factor 2 is ToDo's. factor in 1..4. */
+void ef_unet_set_kv_downsample(ef_unet *m, int factor);
+
 /* Observer of block outputs (tests, debugging): called during ef_unet_forward, in
 ** order, with name "conv_in", "down_blocks.i" (after the block's downsampler),
 ** "mid_block", "up_blocks.i" (after its upsampler), and x (c, h, w) valid only during

@@ -72,8 +72,32 @@ typedef struct attn_bufs {
     float  *kv;       /* (T, 2C) cross-attention keys | values */
 } attn_bufs;
 
-/* One BasicTransformerBlock on tok (S, C), in place. */
-static void tblock_run(unet_run *r, const unet_tblock *tb, const attn_bufs *b, int64_t S, int64_t C, int64_t heads) {
+/* Token downsampling of one self-attention: qkv (H*W, 3C) holds q | k | v per token
+** row; the k and v of row j become the mean over the f x f window j of the (H, W) token
+** grid (Hd = ceil(H/f) rows of Wd = ceil(W/f) windows; edge windows average the tokens
+** they have). In place: window j's tokens are rows >= j, so writing row j in increasing
+** j never overwrites a row still to be read. q is untouched. Returns Hd * Wd. */
+static int64_t pool_kv(float *qkv, int64_t H, int64_t W, int64_t C, int64_t f) {
+    const int64_t Hd = (H + f - 1) / f, Wd = (W + f - 1) / f;
+    for (int64_t yd = 0; yd < Hd; yd++)
+        for (int64_t xd = 0; xd < Wd; xd++) {
+            const int64_t y1 = EF_MIN((yd + 1) * f, H), x1 = EF_MIN((xd + 1) * f, W);
+            float *dst = qkv + (yd * Wd + xd) * 3 * C + C;   /* k | v of row j, 2C floats */
+            const float inv = 1.0f / (float)((y1 - yd * f) * (x1 - xd * f));
+            for (int64_t c = 0; c < 2 * C; c++) {
+                float s = 0.0f;
+                for (int64_t y = yd * f; y < y1; y++)
+                    for (int64_t x = xd * f; x < x1; x++) s += qkv[(y * W + x) * 3 * C + C + c];
+                dst[c] = s * inv;
+            }
+        }
+    return Hd * Wd;
+}
+
+/* One BasicTransformerBlock on tok (S = H*W, C), in place. */
+static void tblock_run(unet_run *r, const unet_tblock *tb, const attn_bufs *b, int64_t H, int64_t W, int64_t C,
+                       int64_t heads) {
+    const int64_t S = H * W;
     const ef_kernels *k = r->k;
     ef_pool *pool = r->pool;
     const int64_t Dh = C / heads, T = r->T, Dctx = r->m->cfg.cross_attention_dim, F = 4 * C;
@@ -84,7 +108,9 @@ static void tblock_run(unet_run *r, const unet_tblock *tb, const attn_bufs *b, i
     ef_kernels_layer_norm(k, pool, &ln1);
     ef_linear_args qkv = {b->n, tb->w_qkv, NULL, NULL, b->big, S, 3 * C, C, C, 3 * C, EF_ACT_NONE, r->m->wt, NULL};
     ef_kernels_linear(k, pool, &qkv);
-    ef_attention_args sa = {b->big, b->big + C, b->big + 2 * C, b->n, S, S, heads, Dh, 3 * C, 3 * C, 3 * C, C, scale, 0};
+    int64_t Tk = S;   /* keys: all tokens, or the pooled ones at the top level */
+    if (r->kv_down > 1 && H == r->top_h && W == r->top_w) Tk = pool_kv(b->big, H, W, C, r->kv_down);
+    ef_attention_args sa = {b->big, b->big + C, b->big + 2 * C, b->n, S, Tk, heads, Dh, 3 * C, 3 * C, 3 * C, C, scale, 0};
     ef_kernels_attention(k, pool, &sa);
     ef_linear_args o1 = {b->n, tb->w_o1, tb->b_o1, b->tok, b->tok, S, C, C, C, C, EF_ACT_NONE, r->m->wt, NULL};
     ef_kernels_linear(k, pool, &o1);
@@ -137,7 +163,7 @@ void ef_unet_attn_run(unet_run *r, const unet_attn *ab, float *x, int64_t H, int
         ef_kernels_transpose(k, r->pool, &t_in);
         ef_linear_args pin = {b.n, ab->proj_in_w, ab->proj_in_b, NULL, b.tok, S, C, C, C, C, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_linear(k, r->pool, &pin);
-        for (int j = 0; j < ab->n_blocks; j++) tblock_run(r, &ab->blocks[j], &b, S, C, ab->heads);
+        for (int j = 0; j < ab->n_blocks; j++) tblock_run(r, &ab->blocks[j], &b, H, W, C, ab->heads);
         /* x (C, S) += proj_out(tok)^T */
         ef_linear_args pout = {b.tok, ab->proj_out_w, ab->proj_out_b, NULL, b.n, S, C, C, C, C, EF_ACT_NONE, r->m->wt, NULL};
         ef_kernels_linear(k, r->pool, &pout);

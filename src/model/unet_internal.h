@@ -92,6 +92,7 @@ struct ef_unet {
     int          plan_h, plan_w, plan_T;
     ef_unet_hook_fn hook;
     void        *hook_user;
+    int          kv_downsample;       /* ef_unet_set_kv_downsample; 0 or 1 = off */
 };
 
 /* Execution state of one forward (or of the plan's dry run). */
@@ -104,6 +105,8 @@ typedef struct unet_run {
     const float      *temb;           /* (Dt): silu(time embedding), what every resnet projects */
     const float      *ctx;            /* (T, Dctx) text */
     int64_t           T;
+    int64_t           top_h, top_w;   /* the latent's size: the top level, where kv_down applies */
+    int               kv_down;        /* self-attention keys/values pooled kv_down x kv_down there (<= 1: off) */
 } unet_run;
 
 /* ef_unet_load without zero-copy: every matrix converted into the arena, the file

@@ -485,6 +485,7 @@ ef_wtype ef_unet_wtype(const ef_unet *m) { return m->wt; }
 int     ef_unet_downscale(const ef_unet *m) { return 1 << (m->cfg.n_stages - 1); }
 size_t  ef_unet_activation_bytes(const ef_unet *m) { return ef_arena_capacity(&m->arena); }
 void    ef_unet_release_activations(ef_unet *m) { if (m) ef_arena_release(&m->arena); }
+void    ef_unet_set_kv_downsample(ef_unet *m, int factor) { m->kv_downsample = factor < 1 ? 1 : factor > 4 ? 4 : factor; }
 void    ef_unet_set_hook(ef_unet *m, ef_unet_hook_fn fn, void *user) {
     m->hook = fn;
     m->hook_user = user;

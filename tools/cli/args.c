@@ -41,6 +41,9 @@ static const char USAGE[] =
     "      --no-vae-tiling          never tile (the exact diffusers decode, more memory)\n"
     "      --vae-tile-size N        tile side in latent pixels (default 32)\n"
     "      --vae-tile-overlap N     tile overlap in latent pixels (default 8)\n"
+    "      --token-downsample N     faster, approximate: the UNet's top-level self-attention takes\n"
+    "                               keys/values from N x N token averages (ToDo; 2 is its setting,\n"
+    "                               1 = off, the default); recorded in the PNG metadata\n"
     "  -t, --threads N              worker threads; 0 = all CPUs (default 0)\n"
     "      --clip-skip N            1 = last text-encoder layer (default), 2 = the one before\n"
     "      --variant fp16           load *.fp16.safetensors weights when present\n"
@@ -242,6 +245,9 @@ int cli_args_parse(int argc, char **argv, cli_args *a, char *msg, size_t n) {
         } else if (IS("--scheduler", "--scheduler")) {
             NEED_VALUE();
             if (ef_sigma_schedule_from_name(v, &a->sigmas) != EF_OK) BAD("a scheduler (discrete, karras)");
+        } else if (IS("--token-downsample", "--token-downsample")) {
+            NEED_VALUE();
+            if (!parse_int(v, 1, 4, &a->token_downsample)) BAD("a factor in 1..4");
         } else if (IS("--vae-tile-size", "--vae-tile-size")) {
             NEED_VALUE();
             if (!parse_int(v, 2, 1024, &a->tile_size)) BAD("a tile size in 2..1024 latent pixels");

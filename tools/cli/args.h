@@ -32,6 +32,7 @@ typedef struct cli_args {
     int         vae_tiling;     /* --vae-tiling 1, --no-vae-tiling -1, else 0 (auto) */
     int         tile_size;      /* --vae-tile-size (latent px) */
     int         tile_overlap;   /* --vae-tile-overlap (latent px) */
+    int         token_downsample; /* --token-downsample N (0/1 = off) */
     int         threads;        /* -t, --threads N (0 = all CPUs) */
     int         clip_skip;      /* --clip-skip N (1 = last layer) */
     int         print_tokens;   /* --tokens */

@@ -116,6 +116,7 @@ static int generate_images(ef_ctx *ctx, const cli_args *a) {
     gp.sigmas = a->sigmas;
     gp.clip_skip = a->clip_skip > 1 ? a->clip_skip : 0;
     gp.vae_tiling = a->vae_tiling;
+    gp.token_downsample = a->token_downsample;
     gp.vae_tile_size = a->tile_size;
     gp.vae_tile_overlap = a->tile_overlap;
     if (a->init_img) {
