@@ -150,8 +150,12 @@ void ef_unet_attn_run(unet_run *r, const unet_attn *ab, float *x, int64_t H, int
     attn_bufs b;
     b.tok = ef_unet_alloc(r, S * C);
     b.n = ef_unet_alloc(r, S * C);
-    /* 3SC holds the GroupNorm output and qkv; 8C guarantees one feed-forward row */
-    b.big_n = EF_MAX(3 * S * C, 8 * C);
+    /* 3SC holds the GroupNorm output and qkv; 8C guarantees one feed-forward row. Below the
+    ** top level, as much as the top level's 3SC (the arena has that room anyway) for the
+    ** feed-forward's row chunks: fewer chunks, each re-packing the FF weights, at 16x16
+    ** one chunk of 256 rows instead of 96 + 96 + 64. */
+    const int64_t top = 3 * r->top_h * r->top_w * r->m->cfg.block_out[0];
+    b.big_n = EF_MAX(EF_MAX(3 * S * C, 8 * C), EF_MIN(8 * C * S, top));
     b.big = ef_unet_alloc(r, b.big_n);
     b.kv = ef_unet_alloc(r, r->T * 2 * C);
     if (!r->dry) {
