@@ -103,14 +103,19 @@ static void free_inputs(ref_inputs *in) {
 
 /* ---- the variants ------------------------------------------------------------------ */
 
+/* The fixture path tests/fixtures/unet-<variant>/<file>. */
+static void variant_path(char *out, size_t n, const char *variant, const char *file) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "unet-%s/%s", variant, file);
+    ef_fixture_path(out, n, rel);
+}
+
 /* Loads unet-<variant>, runs the reference inputs with 1 and 2 threads, compares every
 ** block and the output, and checks the two runs are bit-identical. */
 static void check_variant(ef_test *t, const char *variant) {
-    char dir[512], ref[512], rel[128];
-    snprintf(rel, sizeof rel, "unet-%s/unet", variant);
-    ef_fixture_path(dir, sizeof dir, rel);
-    snprintf(rel, sizeof rel, "unet-%s/reference.safetensors", variant);
-    ef_fixture_path(ref, sizeof ref, rel);
+    char dir[512], ref[512];
+    variant_path(dir, sizeof dir, variant, "unet");
+    variant_path(ref, sizeof ref, variant, "reference.safetensors");
     ef_err err = {0};
     ef_unet *m = NULL;
     ef_st_file *rf = NULL;
@@ -158,13 +163,10 @@ done:
 ** pooling the top level's self-attention context (reference-kv-down2.safetensors), 1
 ** and 2 threads bit-identical; off again (1) gives the exact output back. */
 static void check_kv_downsample(ef_test *t, const char *variant) {
-    char dir[512], ref[512], ref2[512], rel[128];
-    snprintf(rel, sizeof rel, "unet-%s/unet", variant);
-    ef_fixture_path(dir, sizeof dir, rel);
-    snprintf(rel, sizeof rel, "unet-%s/reference.safetensors", variant);
-    ef_fixture_path(ref, sizeof ref, rel);
-    snprintf(rel, sizeof rel, "unet-%s/reference-kv-down2.safetensors", variant);
-    ef_fixture_path(ref2, sizeof ref2, rel);
+    char dir[512], ref[512], ref2[512];
+    variant_path(dir, sizeof dir, variant, "unet");
+    variant_path(ref, sizeof ref, variant, "reference.safetensors");
+    variant_path(ref2, sizeof ref2, variant, "reference-kv-down2.safetensors");
     ef_err err = {0};
     ef_unet *m = NULL;
     ef_st_file *rf = NULL, *rf2 = NULL;
