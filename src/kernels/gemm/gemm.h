@@ -3,16 +3,16 @@
 ** and conv2d.
 **
 ** Both ops are one product C (M, N) = A (M, K) . B (K, N) with a fused epilogue:
-**   linear:  A = x (tokens, K) read in place, B = W^T, C = y (tokens, N);
-**   conv2d:  A = w (Cout, Cin*KH*KW) read in place (torch layout IS row-major A),
+**   linear:  A = x (tokens, K), B = W^T, C = y (tokens, N);
+**   conv2d:  A = w (Cout, Cin*KH*KW) (torch layout IS row-major A),
 **            B = im2col(x) (Cin*KH*KW, Ho*Wo), C = y (Cout, Ho*Wo).
-** B is never materialised: the driver packs EF_GEMM_NB panels of KC x NR at a time
-** (W^T rows for linear, shifted input rows for conv: an implicit GEMM with a
-** 16 KiB im2col panel instead of a 9x-size buffer) into a stack buffer, and an ISA
-** micro-kernel multiplies MR rows of A, interleaved k-major into a 6 KiB tile (its
-** MR broadcasts per k then come from one cache line: 95-99% of the FMA peak against
-** 75-80% with the rows read in place), with each panel, accumulating in C. Packing
-** costs O(K*N + M*K*N/(NB*NR)) per op against O(M*N*K) FMAs.
+** Neither operand is materialised whole: the driver (gemm.c) packs blocks of B into
+** panels of KC x NR (W^T rows for linear, shifted input rows for conv: an implicit
+** GEMM, never a 9x-size im2col buffer) and blocks of A into tiles of MR rows
+** interleaved k-major (the micro-kernel's MR broadcasts per k then come from one cache
+** line: 95-99% of the FMA peak against 75-80% with the rows read in place), in the
+** thread pool's scratch, and an ISA micro-kernel multiplies a tile with a panel,
+** accumulating in C. Each operand is packed about once per op.
 **
 ** 3x3, stride-1, pad-1 convolutions go to Winograd F(4x4, 3x3) instead
 ** (winograd_impl.h: 36 products of this micro-kernel on transformed tiles).
