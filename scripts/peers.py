@@ -14,6 +14,9 @@ fp32 unless a peer's name says otherwise. Peers:
                 sdcpp-f32-fa, not run by default)
   edgefusion    <build>/bench/bench_pipeline (built here with make), f32 weights
   edgefusion-q8 the same with the UNet and text-encoder matrices in q8 (--type q8)
+  edgefusion-todo2  f32 with --token-downsample 2 (the approximate fast mode: the top
+                level's self-attention on 2x2 token averages); its ratios to the peers
+                are printed under the table
 Each peer runs in its own process, which reports its stage times, its own peak RSS
 (ru_maxrss) and its CPU time (user + system, all threads: on a machine shared with other
 work it shows what each engine spent, where wall times also count waiting). "End to end"
@@ -52,7 +55,8 @@ HERE = os.path.abspath(__file__)
 PIPE_NAME = "bk-sdm-tiny-lcm"            # scripts/make_bench_models.py's folder
 PROMPT = "a golden retriever on the beach, sunset, highly detailed"
 GUIDANCE = 8.5
-ALL_PEERS = ["diffusers", "onnxruntime", "sdcpp-f32", "sdcpp-q8_0", "sdcpp-q8_0-fa", "edgefusion", "edgefusion-q8"]
+ALL_PEERS = ["diffusers", "onnxruntime", "sdcpp-f32", "sdcpp-q8_0", "sdcpp-q8_0-fa", "edgefusion", "edgefusion-q8",
+             "edgefusion-todo2"]
 OPTIONAL_PEERS = ["sdcpp-f32-fa"]   # not run by default
 # import name -> pip requirement, per peer
 NEEDS = {
@@ -385,16 +389,18 @@ def run_child(args):
 
 # ---- edgefusion -------------------------------------------------------------------
 
-def run_edgefusion(args, folder, wtype):
+def run_edgefusion(args, folder, wtype, token_downsample=1):
     target = os.path.join(args.build, "bench", "bench_pipeline")   # relative: make's rule is BUILD/bench/...
     exe = os.path.join(ROOT, target)
     r = subprocess.run(["make", f"BUILD={args.build}", "-j2", target], cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("make bench_pipeline failed: " + r.stderr.strip()[-500:])
     cmd = [exe, folder, "--taesd", os.path.join(folder, "taesd"), "--size", str(args.size), "--steps",
-           str(args.steps), "-t", str(args.threads), "-s", str(args.seed), "--type", wtype]
+           str(args.steps), "-t", str(args.threads), "-s", str(args.seed), "--type", wtype,
+           "--token-downsample", str(token_downsample)]
     if args.png_dir:
-        cmd += ["-o", os.path.join(args.png_dir, "edgefusion" + ("" if wtype == "f32" else "-" + wtype) + ".png")]
+        name = "edgefusion" + ("" if wtype == "f32" else "-" + wtype) + ("" if token_downsample == 1 else "-todo2")
+        cmd += ["-o", os.path.join(args.png_dir, name + ".png")]
     log("   " + " ".join(cmd))
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     sys.stdout.write("".join("   | " + ln + "\n" for ln in r.stdout.splitlines() if not ln.startswith("json: ")))
@@ -465,7 +471,8 @@ def main():
         load0 = os.getloadavg()[0]
         try:
             if peer.startswith("edgefusion"):
-                results[peer] = run_edgefusion(args, folder, "q8" if peer.endswith("q8") else "f32")
+                results[peer] = run_edgefusion(args, folder, "q8" if peer.endswith("q8") else "f32",
+                                               2 if peer.endswith("todo2") else 1)
             else:
                 env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                            TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
@@ -509,21 +516,26 @@ def main():
         f"(seconds; end to end = load + first generation; "
         f"CPU s = the process's user + system CPU time, start to exit; edgefusion / peer = edgefusion's "
         f"end-to-end time over the peer's: below 1, edgefusion is faster)")
-    log(f"{'peer':<14} {'load':>7} {'text':>7} {'unet/step':>10} {'vae':>7} {'generate':>9} {'e2e':>8} "
+    log(f"{'peer':<16} {'load':>7} {'text':>7} {'unet/step':>10} {'vae':>7} {'generate':>9} {'e2e':>8} "
         f"{'peak RSS':>10} {'CPU s':>7} {'edgefusion / peer':>18}")
     ours = results.get("edgefusion", {}).get("e2e_s")
     for peer in args.peers:
         if peer not in results:
-            log(f"{peer:<14} not run: {errors.get(peer, '?')}")
+            log(f"{peer:<16} not run: {errors.get(peer, '?')}")
             continue
         r = results[peer]
         steps = r.get("unet_s") or []
         per_step = sum(steps) / len(steps) if steps else (r["unet_total_s"] / args.steps if r.get("unet_total_s")
                                                           else None)
-        ratio = f"{ours / r['e2e_s']:.2f}x" if ours and peer != "edgefusion" else ""   # < 1: edgefusion is faster
-        log(f"{peer:<14} {fmt(r.get('load_s')):>7} {fmt(r.get('text_s')):>7} {fmt(per_step):>10} "
+        ratio = f"{ours / r['e2e_s']:.2f}x" if ours and not peer.startswith("edgefusion") else ""   # < 1: edgefusion is faster
+        log(f"{peer:<16} {fmt(r.get('load_s')):>7} {fmt(r.get('text_s')):>7} {fmt(per_step):>10} "
             f"{fmt(r.get('vae_s')):>7} {fmt(r.get('generate_s')):>9} {fmt(r.get('e2e_s')):>8} "
             f"{r['peak_rss_kib'] / 1024:>6.0f} MiB {fmt(r.get('cpu_s'), '{:.0f}'):>7} {ratio:>18}")
+    fast = results.get("edgefusion-todo2", {}).get("e2e_s")
+    if fast:   # the approximate fast mode against each peer
+        log("edgefusion --token-downsample 2 / peer: " + ", ".join(
+            f"{peer} {fast / results[peer]['e2e_s']:.2f}x" for peer in args.peers
+            if peer in results and not peer.startswith("edgefusion")))
     if args.png_dir and "diffusers" in results:   # same job: each image against diffusers'
         r = subprocess.run([py, HERE, "--child", "compare", "--folder", args.png_dir, *results], capture_output=True,
                            text=True)
