@@ -4,16 +4,18 @@
 ** conv) and the fused epilogue. The ISA half is one micro-kernel (see gemm.h).
 **
 ** Loop nest for thread ith (tiles: MR rows x NR columns; a group: NB panels), the
-** GotoBLAS/BLIS order with each operand packed once per op:
-**   for each B block of its column share (<= 4 MiB)
+** GotoBLAS/BLIS order:
+**   for each B block of its column share (<= 1 MiB)
 **     for each depth block k0 (K in equal blocks of <= KC)
-**       pack B[k0.., block] into panels                        (scratch, L3)
+**       pack B[k0.., block] into panels                        (scratch)
 **       for each A block of its row tiles (<= 192 KiB)
 **         pack those A rows, k-major per tile                   (scratch, L2)
 **         for each group of NB panels of the B block            (<= 192 KiB, L2)
 **           for each row tile of the A block                   (A tile in L1)
 **             for each panel: C[tile, panel] (+)= A tile . panel  (micro-kernel)
-** Full tiles accumulate in C inside the micro-kernel, and the last depth block
+** so B is packed once per op and A once per B block. When A is small (<= 4 MiB), it is
+** packed whole, once, up front instead, and B a group at a time (L2), each panel used by
+** every tile (the FF layers' 10240-column weights at 16x16 against 256 rows). Full tiles accumulate in C inside the micro-kernel, and the last depth block
 ** finishes them there (finish_tile: bias, act, residual); edge tiles go through a
 ** stack tile and combine(). Read in place instead, A's 6 strided rows per tile ran
 ** the micro-kernel at 75-80% of peak and were re-gathered for every group; B panels
@@ -23,8 +25,6 @@
 #include <string.h>
 
 #include "kernels/gemm/gemm.h"
-
-enum { NG = EF_GEMM_NB * EF_GEMM_NR };   /* columns per group */
 
 #define B_BLOCK_BYTES ((size_t)1 << 20)     /* packed B panels of one depth block */
 #define A_BLOCK_BYTES ((size_t)192 << 10)   /* packed A tiles of one depth block */
@@ -215,7 +215,7 @@ static int run(const gemm_job *g, ef_pool *pool, int ith, int nth) {
     if (s.t0 >= s.t1 || s.p0 >= s.p1) return 0;
 
     /* A whole when small: packed once, and B a group at a time (L2), each panel used by
-    ** every tile. Else blocks: B (<= 4 MiB) packed once per depth block, reused by
+    ** every tile. Else blocks: B (<= 1 MiB) packed once per depth block, reused by
     ** every A block (<= 192 KiB, packed per B block and depth block). */
     const size_t panel = (size_t)s.kb * EF_GEMM_NR * sizeof(float), atile = (size_t)s.kb * EF_GEMM_MR * sizeof(float);
     const size_t a_all = (size_t)(s.t1 - s.t0) * EF_GEMM_MR * (size_t)g->K * sizeof(float);
