@@ -48,51 +48,47 @@ struct gemm_job {
     const ef_gemm_isa *isa;
 };
 
-/* C[m0.., n0..] of one (mr, nw) tile: store, accumulate, or finish (bias, act, residual).
-** Each case is its own branch-free loop so the compiler vectorises it. */
+/* The last depth block's epilogue after bias_n on one row of a tile summed into C:
+** c[j] = act(c[j] [+ *bm]) [+ r[j]], j < n (bm, r may be NULL). Inlined with n = NR
+** for full tiles, where the loops vectorise. */
+static inline void finish_row(float *restrict c, int64_t n, const float *bm, const float *restrict r, ef_act act) {
+    float v[EF_GEMM_NR];
+    for (int64_t j = 0; j < n; j++) v[j] = c[j];
+    if (bm) for (int64_t j = 0; j < n; j++) v[j] += *bm;
+    if (act == EF_ACT_RELU) for (int64_t j = 0; j < n; j++) v[j] = v[j] > 0.0f ? v[j] : 0.0f;   /* TAESD */
+    else if (act != EF_ACT_NONE) for (int64_t j = 0; j < n; j++) v[j] = ef_act_apply(act, v[j]);
+    if (r) for (int64_t j = 0; j < n; j++) v[j] += r[j];
+    for (int64_t j = 0; j < n; j++) c[j] = v[j];
+}
+
+/* finish_row's bias and residual for row m of C from column n0 (NULL: none). */
+static const float *row_bias(const gemm_job *g, int64_t m) { return g->bias_m ? g->bias_m + m : NULL; }
+static const float *row_residual(const gemm_job *g, int64_t m, int64_t n0) {
+    return g->r && !g->r_in_c ? g->r + m * g->ldr + n0 : NULL;
+}
+
+/* C[m0.., n0..] of one (mr, nw) edge tile: store, accumulate, or finish (bias, act,
+** residual), in the order the full tiles use (micro-kernel sum, bias_n, finish_row). */
 static void combine(const gemm_job *g, const float *tile, int64_t m0, int64_t mr, int64_t n0, int64_t nw,
                     int first, int last) {
     for (int64_t i = 0; i < mr; i++) {
         const float *t = tile + i * EF_GEMM_NR;
         float *c = g->C + (m0 + i) * g->ldc + n0;
         const int fresh = first && !g->r_in_c;   /* C holds nothing of this sum yet */
-        float v[EF_GEMM_NR];
-        if (fresh) for (int64_t j = 0; j < nw; j++) v[j] = t[j];
-        else for (int64_t j = 0; j < nw; j++) v[j] = c[j] + t[j];
-        if (!last) {
-            for (int64_t j = 0; j < nw; j++) c[j] = v[j];
-            continue;
-        }
-        if (g->bias_n) for (int64_t j = 0; j < nw; j++) v[j] += g->bias_n[n0 + j];
-        if (g->bias_m) for (int64_t j = 0; j < nw; j++) v[j] += g->bias_m[m0 + i];
-        if (g->act == EF_ACT_RELU) for (int64_t j = 0; j < nw; j++) v[j] = v[j] > 0.0f ? v[j] : 0.0f;   /* TAESD */
-        else if (g->act != EF_ACT_NONE) for (int64_t j = 0; j < nw; j++) v[j] = ef_act_apply(g->act, v[j]);
-        if (g->r && !g->r_in_c) {
-            const float *rr = g->r + (m0 + i) * g->ldr + n0;
-            for (int64_t j = 0; j < nw; j++) v[j] += rr[j];
-        }
-        for (int64_t j = 0; j < nw; j++) c[j] = v[j];
+        if (fresh) for (int64_t j = 0; j < nw; j++) c[j] = t[j];
+        else for (int64_t j = 0; j < nw; j++) c[j] += t[j];
+        if (!last) continue;
+        if (g->bias_n) for (int64_t j = 0; j < nw; j++) c[j] += g->bias_n[n0 + j];
+        finish_row(c, nw, row_bias(g, m0 + i), row_residual(g, m0 + i, n0), g->act);
     }
-}
-
-/* One row of a full tile: c[j] = act(c[j] + bm) + r[j] (r may be NULL). */
-static inline void finish_row(float *restrict c, float bm, const float *restrict r, ef_act act) {
-    float v[EF_GEMM_NR];
-    for (int j = 0; j < EF_GEMM_NR; j++) v[j] = c[j] + bm;
-    if (act == EF_ACT_RELU) for (int j = 0; j < EF_GEMM_NR; j++) v[j] = v[j] > 0.0f ? v[j] : 0.0f;
-    else if (act != EF_ACT_NONE) for (int j = 0; j < EF_GEMM_NR; j++) v[j] = ef_act_apply(act, v[j]);
-    if (r) for (int j = 0; j < EF_GEMM_NR; j++) v[j] += r[j];
-    for (int j = 0; j < EF_GEMM_NR; j++) c[j] = v[j];
 }
 
 /* The rest of the last depth block's epilogue on a full (MR, NR) tile summed into C
 ** with its bias_n (the micro-kernel adds that): bias_m, act, residual. */
 static void finish_tile(const gemm_job *g, int64_t m0, int64_t n0) {
     if (!g->bias_m && g->act == EF_ACT_NONE && (!g->r || g->r_in_c)) return;
-    for (int64_t i = 0; i < EF_GEMM_MR; i++) {
-        const float *r = g->r && !g->r_in_c ? g->r + (m0 + i) * g->ldr + n0 : NULL;
-        finish_row(g->C + (m0 + i) * g->ldc + n0, g->bias_m ? g->bias_m[m0 + i] : 0.0f, r, g->act);
-    }
+    for (int64_t i = 0; i < EF_GEMM_MR; i++)
+        finish_row(g->C + (m0 + i) * g->ldc + n0, EF_GEMM_NR, row_bias(g, m0 + i), row_residual(g, m0 + i, n0), g->act);
 }
 
 /* ap[k * MR + i] = A[m0 + i][k0 + k] for k < kc; rows past mr are zero. Narrow A rows

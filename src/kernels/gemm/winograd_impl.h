@@ -284,16 +284,8 @@ static void output_pass(const wino *w, int64_t t0, int64_t nt) {
     const ef_conv2d_args *a = w->a;
     const int64_t Ho = a->Ho, Wo = a->Wo;
     for (int64_t p = 0; p * WL < nt; p++) {
-        const int nl = nt - p * WL < WL ? (int)(nt - p * WL) : WL;
-        int run_l0[WL], run_n[WL], nruns = 0;   /* the panel's runs of tiles in one tile row */
-        int64_t run_oy0[WL], run_ox0[WL];
-        for (int l0 = 0; l0 < nl; l0 += run_n[nruns++]) {
-            const int64_t t = t0 + p * WL + l0;
-            run_l0[nruns] = l0;
-            run_n[nruns] = row_run(w, t0 + p * WL, l0, nl);
-            run_oy0[nruns] = (t / w->tw) * 4;
-            run_ox0[nruns] = (t % w->tw) * 4;
-        }
+        panel_runs pr;   /* the panel's runs of tiles in one tile row */
+        panel_runs_of(w, t0, nt, p, &pr);
         for (int64_t co = w->c0; co < w->c1; co++) {
             const float bias = a->b ? a->b[co] : 0.0f;
             _Alignas(32) float m[WXI][WL];
@@ -301,9 +293,9 @@ static void output_pass(const wino *w, int64_t t0, int64_t nt) {
             for (int xi = 0; xi < WXI; xi++)
                 memcpy(m[xi], w->M + (xi * w->mrows + co - w->c0) * w->ts + p * WL, sizeof m[xi]);
             output_tf(m, y);
-            for (int ri = 0; ri < nruns; ri++) {
-                const int l0 = run_l0[ri], n = run_n[ri];
-                const int64_t oy0 = run_oy0[ri], ox0 = run_ox0[ri];
+            for (int ri = 0; ri < pr.nruns; ri++) {
+                const int l0 = pr.l0[ri], n = pr.n[ri];
+                const int64_t oy0 = pr.oy0[ri], ox0 = pr.ox0[ri];
                 const int64_t cols = Wo - ox0 < 4 * n ? Wo - ox0 : 4 * n;
                 for (int64_t i = 0; i < 4 && oy0 + i < Ho; i++) {
                     float row[4 * WL];
